@@ -1,0 +1,1 @@
+"""PostgreSQL helpers for the AgentOps Supabase database (psycopg 3)."""

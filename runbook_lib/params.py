@@ -1,0 +1,221 @@
+"""Notebook parameter declarations and their validation, before any kernel starts.
+
+A notebook declares parameters in its cell tagged ``parameters`` in papermill's format::
+
+    litellm_url: "Optional[Url]" = "http://127.0.0.1:4000"  # LiteLLM proxy base URL
+    litellm_master_key: "Secret" = "env:LITELLM_MASTER_KEY"  # proxy master key (reference)
+    timeout_s: float = 5.0  # per-request timeout in seconds
+
+Types: ``str int float bool list dict Path Url Secret DsnSecret`` and ``Optional[...]`` of any.
+A non-optional parameter whose default is ``None`` is required. Secret-typed parameters take
+references only (``env:NAME`` / ``file:PATH``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ParameterError
+from .secrets import REFERENCE_FORMS, SecretRef, is_reference
+
+__all__ = ["ParamSpec", "read_declarations", "validate_parameters", "load_params_file", "secret_references"]
+
+SECRET_TYPES = {"Secret", "DsnSecret"}
+KNOWN_TYPES = {"str", "int", "float", "bool", "list", "dict", "Path", "Url"} | SECRET_TYPES
+_OPTIONAL = re.compile(r"^Optional\[(?P<inner>\w+)\]$")
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared parameter."""
+
+    name: str
+    type_name: str  # base type, without Optional[]
+    default: Any
+    help: str
+    optional: bool
+
+    @property
+    def required(self) -> bool:
+        return self.default is None and not self.optional
+
+    @property
+    def is_secret(self) -> bool:
+        return self.type_name in SECRET_TYPES
+
+    @property
+    def display_type(self) -> str:
+        return f"Optional[{self.type_name}]" if self.optional else self.type_name
+
+
+def read_declarations(notebook: str | Path) -> dict[str, ParamSpec]:
+    """Read the tagged ``parameters`` cell of a notebook (no kernel is started)."""
+    from papermill.inspection import _infer_parameters
+    from papermill.iorw import load_notebook_node
+
+    nb = load_notebook_node(str(notebook))
+    specs: dict[str, ParamSpec] = {}
+    for p in _infer_parameters(nb):
+        raw_type = (p.inferred_type_name or "None").replace(" ", "")
+        match = _OPTIONAL.match(raw_type)
+        base = match["inner"] if match else raw_type
+        if base not in KNOWN_TYPES:
+            raise ParameterError(
+                f"{Path(notebook).name}: parameter {p.name!r} has no supported type annotation ({raw_type})",
+                hint=f"annotate it with one of {sorted(KNOWN_TYPES)} or Optional[...] of one",
+            )
+        try:
+            default = ast.literal_eval(p.default)
+        except (ValueError, SyntaxError):
+            raise ParameterError(
+                f"{Path(notebook).name}: default of {p.name!r} is not a literal ({p.default})",
+                hint="parameters cells may hold literal values only",
+            ) from None
+        specs[p.name] = ParamSpec(p.name, base, default, p.help, bool(match))
+    return specs
+
+
+def load_params_file(path: str | Path) -> dict[str, Any]:
+    """Load a YAML (or JSON) mapping of parameters; a malformed file is a ParameterError."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParameterError(f"cannot read parameters file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ParameterError(f"parameters file {path} is not valid YAML{where}",
+                             hint="fix the YAML syntax there") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParameterError(f"parameters file {path} must hold a mapping of name: value")
+    return data
+
+
+def _coerce(spec: ParamSpec, value: Any) -> Any:
+    """Return the value in the declared type, or raise ValueError with a short reason."""
+    t = spec.type_name
+    if value is None or (isinstance(value, str) and value == "" and t not in ("str",)):
+        if spec.optional:
+            return None if value is None else ""
+        raise ValueError("a value is required")
+    if t in SECRET_TYPES:
+        if not is_reference(value):
+            raise ValueError(f"a secret takes a reference, not a value: use {REFERENCE_FORMS}")
+        return str(value).strip()
+    if t == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ValueError(f"expected true or false, got {value!r}")
+    if t == "int":
+        if isinstance(value, bool):
+            raise ValueError(f"expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            return int(value)
+        raise ValueError(f"expected an integer, got {value!r}")
+    if t == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"expected a number, got {value!r}")
+    if t in ("list", "dict"):
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise ValueError(f"expected a YAML/JSON {t}") from None
+        expected = list if t == "list" else dict
+        if not isinstance(value, expected):
+            raise ValueError(f"expected a {t}, got {type(value).__name__}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {type(value).__name__} {value!r}")
+    if t == "Url":
+        return _check_url(value)
+    return value
+
+
+def _check_url(value: str) -> str:
+    import httpx
+
+    try:
+        url = httpx.URL(value.strip())
+    except Exception:  # httpx.InvalidURL and friends
+        raise ValueError(f"malformed URL {value!r}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"expected an http(s)://host[:port] URL, got {value!r}")
+    return value.strip()
+
+
+def _check_dsn(ref: SecretRef) -> str | None:
+    """Resolve a DSN reference and check its shape; return a reason when malformed."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(ref.resolve())
+    except Exception:
+        return f"the value behind {ref} is not a PostgreSQL DSN (postgresql://user:pw@host:port/db)"
+    return None
+
+
+def validate_parameters(
+    specs: Mapping[str, ParamSpec], given: Mapping[str, Any], *, notebook: str = "notebook"
+) -> dict[str, Any]:
+    """Validate ``given`` against ``specs``; return the coerced values. Raises one ParameterError
+    listing every problem (unknown names, wrong types, malformed URLs/DSNs, missing values)."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name in given:
+        if name not in specs:
+            problems.append(f"{name}: unknown parameter (known: {', '.join(sorted(specs)) or 'none'})")
+    for name, spec in specs.items():
+        explicit = name in given
+        try:
+            value = _coerce(spec, given[name] if explicit else spec.default)
+        except ValueError as exc:
+            problems.append(f"{name} ({spec.display_type}): {exc}")
+            continue
+        if spec.is_secret and value:
+            ref = SecretRef.parse(value, name=name)
+            if not ref.exists() and (explicit or spec.required):
+                problems.append(f"{name}: {ref} does not resolve (variable unset or file missing)")
+            elif ref.exists() and spec.type_name == "DsnSecret" and (reason := _check_dsn(ref)):
+                problems.append(f"{name}: {reason}")
+        if explicit:
+            values[name] = value
+    if problems:
+        raise ParameterError(
+            f"invalid parameters for {notebook}:\n  - " + "\n  - ".join(problems),
+            hint=f"see `runbook params {notebook}` for names, types and defaults",
+        )
+    return values
+
+
+def secret_references(specs: Mapping[str, ParamSpec], values: Mapping[str, Any]) -> list[SecretRef]:
+    """The resolvable secret references in effect (given or default) for one notebook."""
+    refs = []
+    for name, spec in specs.items():
+        value = values.get(name, spec.default)
+        if spec.is_secret and is_reference(value):
+            ref = SecretRef.parse(value, name=name)
+            if ref.exists():
+                refs.append(ref)
+    return refs

@@ -1,0 +1,1 @@
+"""Trace storage (ClickHouse ``otel_2.otel_traces``) and analytics."""

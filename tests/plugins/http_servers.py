@@ -1,0 +1,1 @@
+"""Pytest fixtures: http_servers (filled in by its area)."""

@@ -1,0 +1,1 @@
+"""Pytest fixtures: litellm (filled in by its area)."""

@@ -1,0 +1,1 @@
+"""Pytest fixtures: postgres (filled in by its area)."""

@@ -1,0 +1,1 @@
+"""Pytest fixtures: traces (filled in by its area)."""
