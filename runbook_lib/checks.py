@@ -115,7 +115,7 @@ def _plain_table(checks: Sequence[Check]) -> str:
     return "\n".join(lines)
 
 
-def display_checks(checks: Sequence[Check] | Check, title: str | None = None) -> list[Check]:
+def display_checks(checks: Sequence[Check] | Check, title: str | None = None) -> None:
     """Show checks as a table in the notebook and record them machine-readably for the runner."""
     items = [checks] if isinstance(checks, Check) else list(checks)
     from IPython.display import display
@@ -127,4 +127,3 @@ def display_checks(checks: Sequence[Check] | Check, title: str | None = None) ->
         CHECKS_MIME: [c.to_dict() for c in items],
     }
     display(bundle, raw=True)
-    return items

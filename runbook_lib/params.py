@@ -153,16 +153,23 @@ def _coerce(spec: ParamSpec, value: Any) -> Any:
     return value
 
 
-def _check_url(value: str) -> str:
-    import httpx
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_.-]+$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$")
 
+
+def _check_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    text = value.strip()
     try:
-        url = httpx.URL(value.strip())
-    except Exception:  # httpx.InvalidURL and friends
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
         raise ValueError(f"malformed URL {value!r}") from None
-    if url.scheme not in ("http", "https") or not url.host:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an http(s)://host[:port] URL, got {value!r}")
-    return value.strip()
+    if any(ch.isspace() for ch in text) or not _HOSTNAME.match(parts.hostname):
+        raise ValueError(f"malformed URL {value!r}")
+    return text
 
 
 def _check_dsn(ref: SecretRef) -> str | None:

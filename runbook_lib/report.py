@@ -1,0 +1,52 @@
+"""Reading report folders back: the checks table for a terminal, and integrity verification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checks import Status
+from .record import RunRecord, load_run, verify_run
+
+__all__ = ["format_run_summary", "format_checks", "show_report", "verify_report"]
+
+_SYMBOL = {s.value: s.symbol for s in Status}
+
+
+def format_run_summary(record: RunRecord) -> str:
+    """One line per notebook (status, check counts, duration), then the verdict and the folder."""
+    lines = [f"{'notebook':28} {'status':8} {'pass':>4} {'warn':>4} {'fail':>4} {'error':>5} {'time':>7}"]
+    for nb in record.notebooks:
+        count = {s.value: sum(1 for c in nb.checks if c.get("status") == s.value) for s in Status}
+        lines.append(f"{nb.name:28} {nb.status:8} {count['pass']:>4} {count['warn']:>4} {count['fail']:>4} "
+                     f"{count['error']:>5} {nb.duration_s:>6.1f}s")
+        if nb.error:
+            lines.append(f"    execution error: {nb.error}")
+    lines.append(f"verdict: {record.verdict} (exit code {record.exit_code})")
+    if record.leaks:
+        lines.append("secret leak: values were redacted in " + ", ".join(sorted({x['file'] for x in record.leaks})))
+    if record.run_dir:
+        lines.append(f"report: {record.run_dir}")
+    return "\n".join(lines)
+
+
+def format_checks(record: RunRecord) -> str:
+    """Every check of every notebook, failures with their remedy."""
+    lines = []
+    for nb in record.notebooks:
+        lines.append(f"== {nb.name} [{nb.status}]")
+        for c in nb.checks:
+            symbol = _SYMBOL.get(c["status"], "?")
+            lines.append(f"  {symbol} {c['status']:5} {c['severity']:8} {c['id']}: {c['summary']}")
+            if c.get("remedy") and c["status"] in ("fail", "error", "warn"):
+                lines.append(f"      fix: {c['remedy']}")
+    return "\n".join(lines)
+
+
+def show_report(run_dir: str | Path) -> str:
+    record = load_run(run_dir)
+    return format_checks(record) + "\n\n" + format_run_summary(record)
+
+
+def verify_report(run_dir: str | Path) -> list[str]:
+    """Problems found (each naming a file); empty when the folder is exactly as the run left it."""
+    return verify_run(run_dir)
