@@ -1,0 +1,1 @@
+../runbook_lib/wiring/agentops_selfhosted.py

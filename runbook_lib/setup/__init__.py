@@ -1,0 +1,41 @@
+"""00_setup: lint a LiteLLM config, probe the live services, and render the working wiring."""
+
+from __future__ import annotations
+
+from .apply import Correction, correct_config
+from .config_lint import (
+    LoadedConfig,
+    config_diff,
+    corrected_config,
+    corrected_path,
+    lint_config,
+    lint_document,
+    lint_loaded,
+    load_config,
+    write_corrected,
+)
+from .display import show_checks, show_text
+from .preflight import check_agentops, check_collector, check_dashboard, check_litellm, network_notes
+from .wiring_snippet import render_wiring_snippet
+
+__all__ = [
+    "Correction",
+    "LoadedConfig",
+    "check_agentops",
+    "check_collector",
+    "check_dashboard",
+    "check_litellm",
+    "config_diff",
+    "correct_config",
+    "corrected_config",
+    "corrected_path",
+    "lint_config",
+    "lint_document",
+    "lint_loaded",
+    "load_config",
+    "network_notes",
+    "render_wiring_snippet",
+    "show_checks",
+    "show_text",
+    "write_corrected",
+]
