@@ -1,0 +1,1 @@
+"""The local sandbox: stand-in AgentOps services, trace store and process helpers."""
