@@ -93,6 +93,13 @@ def verdict_of(checks: Iterable[Check]) -> str:
     return "failed" if any(c.status in (Status.FAIL, Status.ERROR) for c in checks) else "passed"
 
 
+def _cell_text(text: str) -> str:
+    """Escaped text; multi-line text (YAML snippets, SQL) keeps its lines in a <pre> block."""
+    if "\n" in text.strip():
+        return f'<pre style="white-space:pre-wrap;margin:0">{html.escape(text.strip())}</pre>'
+    return html.escape(text)
+
+
 def checks_table(checks: Sequence[Check]) -> str:
     """An HTML table of checks: status symbol, title, summary, remedy."""
     rows = []
@@ -100,8 +107,8 @@ def checks_table(checks: Sequence[Check]) -> str:
         rows.append(
             f'<tr class="check-{c.status.value}"><td title="{c.status.value}">{c.status.symbol} {c.status.value}</td>'
             f"<td>{html.escape(c.severity.value)}</td><td><b>{html.escape(c.title)}</b><br>"
-            f"<code>{html.escape(c.id)}</code></td><td>{html.escape(c.summary)}</td>"
-            f"<td>{html.escape(c.remedy)}</td></tr>"
+            f"<code>{html.escape(c.id)}</code></td><td>{_cell_text(c.summary)}</td>"
+            f"<td>{_cell_text(c.remedy)}</td></tr>"
         )
     return (
         '<table class="runbook-checks"><thead><tr><th>status</th><th>severity</th><th>check</th>'

@@ -1,0 +1,63 @@
+"""10_migration end to end through the runner: dry run, apply, second run; no secret in any artifact."""
+
+from __future__ import annotations
+
+import pytest
+
+from runbook_lib.runner import run_notebooks
+from tests.migration_helpers import state
+
+pytestmark = pytest.mark.postgres
+
+
+def _artifact_text(run_dir) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
+
+
+def _ids(record) -> dict[str, str]:
+    return {c["id"]: c["status"] for c in record.notebooks[0].checks}
+
+
+def test_notebook_dry_run_apply_and_second_run(agentops_db, tmp_path):
+    db = agentops_db("early", ledger=True, prem_status="free")
+    params = {"database_url": db.dsn_ref, "agentops_api_key": db.api_key_ref}
+    before = state(db.dsn)
+
+    dry = run_notebooks(["10_migration"], params, out_dir=tmp_path)
+    checks = _ids(dry)
+    assert dry.verdict == "failed" and dry.exit_code == 1
+    assert checks["drift.org_invites.inviter_id"] == "fail" and checks["repair.apply"] == "skip"
+    assert checks["auth.query"] == "fail" and checks["migration.summary"] == "fail"
+    assert state(db.dsn) == before
+    html = (dry.run_dir / dry.notebooks[0].html).read_text()
+    assert "ALTER TABLE" in html and "RENAME COLUMN" in html
+
+    applied = run_notebooks(["10_migration"], {**params, "apply": True}, out_dir=tmp_path)
+    checks = _ids(applied)
+    assert applied.verdict == "passed" and applied.exit_code == 0, checks
+    assert checks["repair.apply"] == "pass" and checks["auth.query"] == "pass"
+    assert checks["auth.prem_status"] == "warn"            # free org: a warning with the remedy
+    assert checks["drift.level"] == "pass" and checks["repair.ledger"] == "pass"
+
+    after = state(db.dsn)
+    again = run_notebooks(["10_migration"], {**params, "apply": True}, out_dir=tmp_path)
+    checks = _ids(again)
+    assert again.verdict == "passed" and checks["drift.level"] == "pass"
+    assert "nothing to do" in next(c for c in again.notebooks[0].checks if c["id"] == "repair.apply")["summary"]
+    assert state(db.dsn) == after
+
+    for record in (dry, applied, again):
+        text = _artifact_text(record.run_dir)
+        assert db.server.password not in text and db.seed.api_key not in text
+
+
+def test_notebook_wrong_password_fails_cleanly(agentops_db, pg_dsn_ref, tmp_path):
+    db = agentops_db("current")
+    wrong = "Wrong-Password-0815"
+    record = run_notebooks(["10_migration"], {"database_url": pg_dsn_ref(db.dsn_for("postgres", wrong))},
+                           out_dir=tmp_path)
+    checks = _ids(record)
+    assert record.verdict == "failed" and checks["db.connection"] == "fail"
+    assert checks["migration.summary"] == "fail"
+    text = _artifact_text(record.run_dir)
+    assert wrong not in text and db.server.password not in text
