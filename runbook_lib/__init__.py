@@ -20,21 +20,47 @@ from .errors import (
 from .notebooks import list_notebooks
 from .params import ParamSpec, read_declarations, validate_parameters
 from .record import NotebookRecord, RunRecord, load_run, verify_run
-from .runner import run_notebooks
 from .secrets import SecretRef, redact, resolve_secret
 
 __version__ = "0.1.0"
 
+# Heavier parts load on first use, so a notebook kernel importing a check helper stays fast.
+_LAZY = {
+    "run_notebooks": "runner",
+    "LiteLLMClient": "clients.litellm",
+    "AgentOpsClient": "clients.agentops",
+    "TokenInfo": "clients.agentops",
+    "PostgresServer": "pg_server",
+    "MigrationRunbook": "db.migration",
+    "drift_report": "db.drift",
+    "run_repair": "db.repair",
+    "probe_auth_query": "db.auth_probe",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
+    "AgentOpsClient",
     "CHECKS_MIME",
     "Check",
     "ConfigError",
     "DatabaseError",
     "ExecutionError",
+    "LiteLLMClient",
     "MigrationError",
+    "MigrationRunbook",
     "NotebookRecord",
     "ParamSpec",
     "ParameterError",
+    "PostgresServer",
     "ReportError",
     "RunRecord",
     "RunbookError",
@@ -44,16 +70,20 @@ __all__ = [
     "ServiceError",
     "Severity",
     "Status",
+    "TokenInfo",
     "TraceStoreError",
     "UsageError",
     "__version__",
     "display_checks",
+    "drift_report",
     "list_notebooks",
     "load_run",
+    "probe_auth_query",
     "read_declarations",
     "redact",
     "resolve_secret",
     "run_notebooks",
+    "run_repair",
     "validate_parameters",
     "verdict_of",
     "verify_run",

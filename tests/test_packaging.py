@@ -51,8 +51,7 @@ def test_pyproject_declares_runtime_and_extras() -> None:
 
 
 def test_public_api_is_explicit() -> None:
-    assert sorted(runbook_lib.__all__) == runbook_lib.__all__ or len(set(runbook_lib.__all__)) == len(
-        runbook_lib.__all__)
+    assert sorted(runbook_lib.__all__) == runbook_lib.__all__
     for name in runbook_lib.__all__:
         assert hasattr(runbook_lib, name), name
 
