@@ -310,6 +310,29 @@ def test_get_is_read_only_and_post_can_write(trace_store: StandinStore) -> None:
     assert trace_store.query(f"SELECT sum(a), groupArray(s) FROM {table}") == "3\t['x','y']\n"
 
 
+def test_binary_inserts_with_the_data_in_the_body(trace_store: StandinStore) -> None:
+    """Clients send rows as Parquet (binary) in the body, the statement in the URL: ClickHouse accepts it."""
+    import io
+
+    import pandas as pd
+
+    auth = (trace_store.user, trace_store.password)
+    table = f"default.t_{uuid.uuid4().hex[:8]}"
+    created = httpx.post(trace_store.query_url + "/", content=f"CREATE TABLE {table} (a Int32, s String) "
+                         "ENGINE=MergeTree ORDER BY a", auth=auth)
+    assert created.status_code == 200, created.text
+    buffer = io.BytesIO()
+    pd.DataFrame({"s": ["é", "\x00bin"], "a": [5, 7]}).to_parquet(buffer)  # columns out of order: by name
+    insert = httpx.post(trace_store.query_url + "/", params={"query": f"INSERT INTO {table} FORMAT Parquet"},
+                        content=buffer.getvalue(), auth=auth)
+    assert insert.status_code == 200, insert.text
+    assert trace_store.query(f"SELECT sum(a), count() FROM {table}") == "12\t2\n"
+    bad = httpx.post(trace_store.query_url + "/", params={"query": f"INSERT INTO {table} FORMAT Parquet"},
+                     content=b"not parquet", auth=auth)
+    assert bad.status_code != 200 and "X-ClickHouse-Exception-Code" in bad.headers
+    assert trace_store.query(f"SELECT count() FROM {table}") == "2\n"
+
+
 def test_database_parameter_sets_the_current_database(trace_store: StandinStore) -> None:
     sql = "SELECT currentDatabase(), count() >= 0 FROM otel_traces"
     response = httpx.post(trace_store.query_url + "/", content=sql,

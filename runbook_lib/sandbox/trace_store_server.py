@@ -53,6 +53,9 @@ log = logging.getLogger("runbook_lib.sandbox.trace_store")
 _CODE = re.compile(r"Code: (\d+)\. ")
 _NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
 _FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$", re.IGNORECASE)
+#: ``INSERT INTO t [(cols)] FORMAT F`` in the URL with the data in the body (how clients send binary rows).
+_INSERT_WITH_DATA = re.compile(r"^\s*(INSERT\s+INTO\s+[^;]+?)\s+FORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$",
+                               re.IGNORECASE | re.S)
 _READ_ONLY_START = re.compile(r"^\s*(\(|SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK)\b", re.IGNORECASE)
 _CLIENT_PARAMS = {"query", "database", "default_format", "user", "password", "query_id", "session_id",
                   "session_timeout", "session_check", "compress", "decompress", "quota_key", "buffer_size",
@@ -269,6 +272,20 @@ def make_query_handler(store: TraceStore, *, user: str = "default", password: st
         def do_POST(self) -> None:  # noqa: N802
             self._handle(read_only=False)
 
+        def _insert_body(self, head: str, fmt: str, body: bytes, query_id: str) -> None:
+            """Insert a body in any format, binary ones (Parquet, Arrow, Native) included, via a temp file."""
+            import tempfile
+
+            with tempfile.NamedTemporaryFile(prefix="insert-", dir=store.path) as data:
+                data.write(body)
+                data.flush()
+                try:
+                    store.query(f"{head} FROM INFILE '{data.name}' FORMAT {fmt}")
+                except QueryFailed as error:
+                    self._fail(error, query_id)
+                    return
+            self._send(200, b"", "text/plain; charset=UTF-8", {"X-ClickHouse-Query-Id": query_id})
+
         def _handle(self, *, read_only: bool) -> None:
             parts = urlsplit(self.path)
             params = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -291,6 +308,10 @@ def make_query_handler(store: TraceStore, *, user: str = "default", password: st
                 self._fail(denied, query_id)
                 return
             text = params.get("query", "")
+            insert = _INSERT_WITH_DATA.match(text) if body else None
+            if insert and not read_only and "SETTINGS" not in insert.group(1).upper():
+                self._insert_body(insert.group(1), insert.group(2), body, query_id)
+                return
             if body:
                 text = f"{text}\n{body.decode('utf-8', errors='replace')}" if text else body.decode(
                     "utf-8", errors="replace")
