@@ -40,6 +40,8 @@ _LAZY = {
     "TraceReport": "traces.report",
     "store_from_params": "traces.store",
     "generate_traces": "traces.synthetic",
+    "run_verification": "verification",
+    "render_wiring_snippet": "wiring",
 }
 
 
@@ -90,9 +92,11 @@ __all__ = [
     "probe_auth_query",
     "read_declarations",
     "redact",
+    "render_wiring_snippet",
     "resolve_secret",
     "run_notebooks",
     "run_repair",
+    "run_verification",
     "store_from_params",
     "validate_parameters",
     "verdict_of",

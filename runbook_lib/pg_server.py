@@ -356,6 +356,12 @@ class PostgresServer:
             time.sleep(0.05)
         return not _pid_alive(pid)
 
+    def detach(self) -> None:
+        """Leave the server running when this process exits (by default it is stopped at exit)."""
+        if self._atexit_registered:
+            atexit.unregister(self._stop_at_exit)
+            self._atexit_registered = False
+
     def _stop_at_exit(self) -> None:
         if self._started_here:
             with contextlib.suppress(Exception):

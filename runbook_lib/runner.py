@@ -27,7 +27,7 @@ from .errors import ParameterError
 from .html_report import render_html
 from .kernel_env import KERNEL_ARGUMENTS, isolated_jupyter_env
 from .leaks import scan_and_redact_file
-from .notebooks import NotebookInfo, expand_names
+from .notebooks import NotebookInfo, expand_names, list_notebooks
 from .params import load_params_file, read_declarations, secret_references, validate_parameters
 from .record import RUN_JSON, NotebookRecord, RunRecord, sha256_file, write_manifest
 from .secrets import known_secrets, redact
@@ -66,8 +66,12 @@ def _package_versions() -> dict[str, str]:
 
 
 def _split_parameters(merged: Mapping[str, Any], notebooks: Sequence[NotebookInfo]) -> tuple[dict, dict]:
-    """Split a params mapping into shared values and per-notebook sections (keyed by notebook name)."""
-    names = {nb.name for nb in notebooks}
+    """Split a params mapping into shared values and per-notebook sections (keyed by notebook name).
+
+    A section for a known notebook that is not part of this run is ignored, so one params file
+    serves any selection of notebooks.
+    """
+    names = {nb.name for nb in notebooks} | {nb.name for nb in list_notebooks()}
     sections = {k: v for k, v in merged.items() if k in names and isinstance(v, dict)}
     shared = {k: v for k, v in merged.items() if k not in sections}
     return shared, sections

@@ -160,6 +160,16 @@ def test_params_file_sections_and_cli_override(nb_dir: Path, tmp_path: Path) -> 
     assert b.checks[0]["summary"] == "from-file"
 
 
+def test_sections_for_notebooks_outside_the_run_are_ignored(nb_dir: Path, tmp_path: Path) -> None:
+    params = tmp_path / "p.yaml"
+    params.write_text("b_fail:\n  reason: only-for-b\na_pass:\n  count: 4\n")
+    record = run_notebooks(["a_pass"], params_file=params, out_dir=tmp_path)
+    assert record.notebooks[0].parameters["count"] == 4 and len(record.notebooks) == 1
+    params.write_text("b_fail:\n  nope: 1\n")
+    with pytest.raises(ParameterError, match="nope"):
+        run_notebooks(["b_fail"], params_file=params, out_dir=tmp_path)
+
+
 def test_report_verify_names_the_tampered_file(nb_dir: Path, tmp_path: Path, capsys) -> None:
     record = run_notebooks(["a_pass"], out_dir=tmp_path)
     run_dir = record.run_dir

@@ -1,0 +1,109 @@
+"""The ``runbook sandbox up|down|status`` and ``runbook demo`` subcommands.
+
+The lead's CLI calls :func:`add_sandbox_commands` with its subparsers; each subcommand sets ``func``
+(``func(args) -> int`` exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import RunbookError
+from . import stack
+from .demo import DEMO_STATE_DIR, run_demo
+
+__all__ = ["add_sandbox_commands", "cmd_demo", "cmd_down", "cmd_status", "cmd_up"]
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _fail(exc: RunbookError) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    try:
+        state = stack.up(args.state_dir, args.schema_level, token_lifetime_s=args.token_lifetime_s,
+                         progress=_say)
+    except RunbookError as exc:
+        return _fail(exc)
+    _say(f"sandbox up in {state['timings']['total_s']:.1f} s (schema level {state['schema_level']})")
+    for name, svc in sorted(state["services"].items()):
+        extra = f"  collector {svc['otlp_url']}" if name == "trace_store" else ""
+        _say(f"  {name:13} {svc['url']}{extra}")
+    _say(f"  {'postgres':13} postgresql://127.0.0.1:{state['postgres']['port']}/{stack.DATABASE}")
+    _say(f"params: {state['params_file']}  (secrets are file: references under {state['state_dir']}/secrets)")
+    _say(f"try:    runbook run all -f {state['params_file']}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    try:
+        stopped = stack.down(args.state_dir, purge=args.purge)
+    except RunbookError as exc:
+        return _fail(exc)
+    _say(f"stopped: {', '.join(stopped) or 'nothing was running'}"
+         + ("; state folder removed" if args.purge else f"; state kept in {args.state_dir}"))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    try:
+        info = stack.status(args.state_dir)
+    except RunbookError as exc:
+        return _fail(exc)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _say(f"sandbox {info['state_dir']} ({info['status']}, schema level {info['schema_level']})")
+        for name, svc in sorted(info["services"].items()):
+            state = "answers" if svc["answers"] else ("running, not answering" if svc["running"] else "stopped")
+            _say(f"  {name:13} {state:22} pid {svc['pid']}  {svc['url']}")
+        _say(f"  outside connection attempts refused: {len(info['egress_attempts'])}")
+    up = all(s["answers"] for s in info["services"].values()) and info["services"]
+    return 0 if up else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        record = run_demo(state_dir=args.state_dir, out_dir=args.out, schema_level=args.schema_level,
+                          keep=args.keep, say=_say)
+    except RunbookError as exc:
+        return _fail(exc)
+    return int(record.exit_code)
+
+
+def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``sandbox up|down|status`` and ``demo`` to the ``runbook`` command line."""
+    sandbox = subparsers.add_parser("sandbox", help="local sandbox: PostgreSQL, AgentOps stand-ins, LiteLLM proxy")
+    actions = sandbox.add_subparsers(dest="sandbox_command", required=True)
+
+    up = actions.add_parser("up", help="start the sandbox on 127.0.0.1 and write params.yaml")
+    up.add_argument("--state-dir", default=stack.DEFAULT_STATE_DIR, help="state folder (default: .sandbox)")
+    up.add_argument("--schema-level", default="early", choices=stack.SCHEMA_LEVELS,
+                    help="AgentOps database level (default: early, the field guide's situation)")
+    up.add_argument("--token-lifetime-s", type=float, default=None,
+                    help="lifetime of the API's JWTs in seconds (default: 30 days, as upstream)")
+    up.set_defaults(func=cmd_up)
+
+    down = actions.add_parser("down", help="stop every sandbox process (by pid)")
+    down.add_argument("--state-dir", default=stack.DEFAULT_STATE_DIR)
+    down.add_argument("--purge", action="store_true", help="also delete the state folder and the database files")
+    down.set_defaults(func=cmd_down)
+
+    status = actions.add_parser("status", help="show the sandbox URLs and whether each service answers")
+    status.add_argument("--state-dir", default=stack.DEFAULT_STATE_DIR)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+
+    demo = subparsers.add_parser("demo", help="sandbox up, run the notebooks in story order, sandbox down")
+    demo.add_argument("--state-dir", default=DEMO_STATE_DIR, help=f"state folder (default: {DEMO_STATE_DIR})")
+    demo.add_argument("--out", default=None, help="reports folder (default: reports/)")
+    demo.add_argument("--schema-level", default="early", choices=stack.SCHEMA_LEVELS)
+    demo.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
+    demo.set_defaults(func=cmd_demo)

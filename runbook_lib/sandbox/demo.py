@@ -1,0 +1,104 @@
+"""``runbook demo``: the field guide's story, told end to end on the local sandbox.
+
+1. The sandbox comes up with the field guide's situation: an ``early`` AgentOps database, on which the
+   API's token endpoint fails with 500 (schema drift).
+2. ``10_migration`` with ``apply=True`` reports the drift it finds and repairs it (its checks pass once
+   the repair is verified, so the verdict can be green while the report shows what was wrong).
+3. ``00_setup``: the preflight is green (config lint, proxy, wiring, token, collector). The runbooks run as
+   an operator would on the proxy's host, with the proxy's ``LITELLM_MASTER_KEY`` in the environment
+   (the config lint checks that every ``os.environ/`` reference of the config resolves there); the
+   variable is removed again after the run.
+4. ``20_callback_verification``: tagged requests make the round trip into the trace store.
+5. ``30_trace_analytics`` analyses those spans.
+
+The sandbox is brought down at the end in every case; the exit code is the run's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import stack
+
+__all__ = ["DEMO_ORDER", "DEMO_STATE_DIR", "run_demo", "write_demo_params"]
+
+DEMO_ORDER = ("10_migration", "00_setup", "20_callback_verification", "30_trace_analytics")
+DEMO_STATE_DIR = ".sandbox-demo"
+
+
+def write_demo_params(state: dict[str, Any]) -> Path:
+    """The sandbox's params.yaml plus ``apply: true`` for 10_migration (repair the drift)."""
+    params_file = Path(state["params_file"])
+    params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    params.setdefault("10_migration", {})["apply"] = True
+    path = params_file.with_name("demo_params.yaml")
+    path.write_text("# runbook demo: the sandbox parameters, with 10_migration applying its repair\n"
+                    + yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_demo(
+    *,
+    state_dir: str | Path = DEMO_STATE_DIR,
+    out_dir: str | Path | None = None,
+    schema_level: str = "early",
+    keep: bool = False,
+    html: bool = True,
+    say: Callable[[str], None] = print,
+) -> Any:
+    """Bring the sandbox up, run the notebooks in story order, bring it down; return the RunRecord."""
+    from ..runner import run_notebooks
+
+    say(f"sandbox: starting (schema level {schema_level}) in {state_dir}")
+    state = stack.up(state_dir=state_dir, schema_level=schema_level, progress=lambda m: say(f"  {m}"))
+    try:
+        for name, svc in sorted(state["services"].items()):
+            say(f"  {name:13} {svc['url']}")
+        params_file = write_demo_params(state)
+        say(f"running {', '.join(DEMO_ORDER)}")
+        with _proxy_environment(state):
+            record = run_notebooks(list(DEMO_ORDER), params_file=params_file, out_dir=out_dir, html=html,
+                                   progress=_progress(say))
+    finally:
+        if keep:
+            say(f"sandbox left running (stop it with: runbook sandbox down --state-dir {state_dir})")
+        else:
+            stopped = stack.down(state_dir=state_dir)
+            say(f"sandbox: stopped {', '.join(stopped)}")
+    for nb in record.notebooks:
+        failed = [c for c in nb.checks if c.get("status") in ("fail", "error")]
+        say(f"  {nb.name:26} {nb.status:8} {len(nb.checks)} checks" + (f", {len(failed)} failed" if failed else ""))
+    say(f"verdict: {record.verdict}")
+    say(f"report: {record.run_dir}")
+    return record
+
+
+@contextlib.contextmanager
+def _proxy_environment(state: dict[str, Any]) -> Iterator[None]:
+    """The proxy's ``LITELLM_MASTER_KEY`` in this process's environment for the run, then restored."""
+    from ..secrets import SecretRef
+
+    name = "LITELLM_MASTER_KEY"
+    saved = os.environ.get(name)
+    os.environ[name] = SecretRef("file", state["secret_files"]["master_key"]).resolve()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
+def _progress(say: Callable[[str], None]) -> Callable[[Any], None]:
+    def show(event: Any) -> None:
+        if event.get("done"):
+            say(f"  {event.get('notebook')}: {event.get('status')}")
+
+    return show

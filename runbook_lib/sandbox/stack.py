@@ -1,0 +1,365 @@
+"""The whole sandbox on 127.0.0.1: PostgreSQL, the AgentOps stand-ins and the real LiteLLM proxy.
+
+:func:`up` starts, in order: an egress trap (so nothing the proxy does can leave the machine), a
+PostgreSQL cluster holding an AgentOps-shaped database at ``schema_level`` (seeded user, org, project
+and API key), the trace store (OTLP collector + ClickHouse-compatible query endpoint), the AgentOps API
+stand-in, and the LiteLLM proxy wired with ``agentops_selfhosted.handler``. Every port is free and on
+127.0.0.1. Secrets (database password and DSN, master key, API key, JWT secret, store password) are
+generated and written to ``<state>/secrets/`` with mode 0600; ``<state>/params.yaml`` refers to them
+with ``file:`` references, so ``runbook run all -f <state>/params.yaml`` works. ``<state>/state.json``
+records pids, ports and URLs (no secrets) so :func:`status` and :func:`down` work from any process.
+
+:func:`down` stops every process by pid, checks none is left, and keeps the state folder unless
+``purge``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import SandboxError
+from .egress_trap import read_attempts
+from .litellm_proxy import ANSWER_MODEL, PROXY_MODULE, start_proxy
+from .processes import free_port, is_running, spawn_module, stop_pid, wait_for_http
+
+__all__ = ["DEFAULT_STATE_DIR", "SCHEMA_LEVELS", "down", "load_state", "status", "up"]
+
+DEFAULT_STATE_DIR = ".sandbox"
+SCHEMA_LEVELS = ("early", "invites_fixed", "field_guide", "current")
+STATE_FILE = "state.json"
+PARAMS_FILE = "params.yaml"
+TRAP_MODULE = "runbook_lib.sandbox.egress_trap"
+STORE_MODULE = "runbook_lib.sandbox.trace_store_server"
+API_MODULE = "runbook_lib.sandbox.agentops_api"
+DATABASE = "agentops"
+#: Processes in stop order (the proxy first: it exports to the store until the end).
+SERVICE_ORDER = ("litellm", "agentops_api", "trace_store", "egress_trap")
+
+Progress = Callable[[str], None]
+
+
+def _state_path(state_dir: str | Path) -> Path:
+    return Path(state_dir) / STATE_FILE
+
+
+def load_state(state_dir: str | Path = DEFAULT_STATE_DIR) -> dict[str, Any]:
+    """The state file of a sandbox, or a SandboxError saying there is none."""
+    path = _state_path(state_dir)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SandboxError(f"no sandbox state in {Path(state_dir)}",
+                           hint="start one with `runbook sandbox up` (or pass --state-dir)") from None
+    except (OSError, ValueError) as exc:
+        raise SandboxError(f"cannot read {path} ({exc.__class__.__name__})",
+                           hint="stop the processes by hand, or delete the folder") from None
+
+
+def _write_state(state_dir: Path, state: dict[str, Any]) -> None:
+    tmp = state_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(state_dir / STATE_FILE)
+
+
+def _secret_file(secrets_dir: Path, name: str, value: str) -> Path:
+    path = secrets_dir / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(value + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def _running_services(state: dict[str, Any]) -> list[str]:
+    running = [name for name, svc in state.get("services", {}).items()
+               if is_running(svc.get("pid"), expect=svc.get("expect"))]
+    pg = state.get("postgres") or {}
+    if pg.get("data_dir") and _postgres_pid(pg) is not None:
+        running.append("postgres")
+    return running
+
+
+def up(
+    state_dir: str | Path = DEFAULT_STATE_DIR,
+    schema_level: str = "early",
+    *,
+    token_lifetime_s: float | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Start the sandbox; return its state (URLs, pids, secret file paths, timings). No secret values.
+
+    On any failure everything started so far is stopped again and a SandboxError is raised.
+    """
+    say = progress or (lambda _msg: None)
+    if schema_level not in SCHEMA_LEVELS:
+        raise SandboxError(f"unknown schema level {schema_level!r}", hint=f"use one of {', '.join(SCHEMA_LEVELS)}")
+    state_path = Path(state_dir).absolute()
+    if _state_path(state_path).exists():
+        old = load_state(state_path)
+        still = _running_services(old)
+        if still:
+            raise SandboxError(f"a sandbox is already running from {state_path} ({', '.join(still)})",
+                               hint="run `runbook sandbox down` first, or use another --state-dir")
+    state_path.mkdir(parents=True, exist_ok=True)
+    secrets_dir = state_path / "secrets"
+    secrets_dir.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(secrets_dir, 0o700)
+    logs = state_path / "logs"
+    logs.mkdir(exist_ok=True)
+
+    values = {
+        "db_password": secrets.token_urlsafe(18),
+        "master_key": "sk-sandbox-" + secrets.token_urlsafe(24),
+        "api_key": str(uuid.uuid4()),
+        "jwt_secret": secrets.token_urlsafe(48),
+        "store_password": secrets.token_urlsafe(18),
+    }
+    from ..secrets import remember_secret
+
+    for value in values.values():
+        remember_secret(value)
+    files = {name: _secret_file(secrets_dir, name, value) for name, value in values.items()
+             if name != "db_password"}
+    state: dict[str, Any] = {
+        "state_dir": str(state_path), "schema_level": schema_level, "started_at": time.time(),
+        "services": {}, "postgres": {}, "timings": {}, "status": "starting",
+        "secret_files": {name: str(path) for name, path in files.items()},
+    }
+    started = time.monotonic()
+    try:
+        _start_all(state, state_path, logs, files, values, schema_level, token_lifetime_s, say)
+    except BaseException:
+        say("start-up failed; stopping what was started")
+        _stop_all(state)
+        state["status"] = "failed"
+        _write_state(state_path, state)
+        raise
+    state["timings"]["total_s"] = round(time.monotonic() - started, 3)
+    state["status"] = "up"
+    state["params_file"] = str(_write_params(state_path, state, files))
+    _write_state(state_path, state)
+    return state
+
+
+def _timed(state: dict[str, Any], name: str, say: Progress) -> Any:
+    class _Timer:
+        def __enter__(self) -> None:
+            say(f"starting {name} ...")
+            self.t = time.monotonic()
+
+        def __exit__(self, *exc: object) -> None:
+            state["timings"][name] = round(time.monotonic() - self.t, 3)
+
+    return _Timer()
+
+
+def _start_all(state: dict[str, Any], state_path: Path, logs: Path, files: dict[str, Path],
+               values: dict[str, str], schema_level: str, token_lifetime_s: float | None, say: Progress) -> None:
+    services = state["services"]
+
+    with _timed(state, "egress_trap", say):
+        port = free_port()
+        log = logs / "egress_trap.log"
+        egress_log = state_path / "egress.jsonl"
+        proc = spawn_module(TRAP_MODULE, ["--port", str(port), "--log", str(egress_log)], log_path=log)
+        services["egress_trap"] = {"pid": proc.pid, "port": port, "url": f"http://127.0.0.1:{port}",
+                                   "log": str(log), "expect": TRAP_MODULE, "attempts_log": str(egress_log)}
+        _write_state(state_path, state)
+        wait_for_http(f"http://127.0.0.1:{port}/", process=proc, log_path=log, name="egress trap", deadline_s=30)
+
+    with _timed(state, "postgres", say):
+        from ..pg_server import PostgresServer
+        from .agentops_db import build_agentops_db
+
+        # a fresh folder under the temp dir: PostgresServer creates it and hands it to the postgres user
+        pg_base = Path(tempfile.gettempdir()) / f"runbook-sandbox-pg-{uuid.uuid4().hex[:10]}"
+        server = PostgresServer(pg_base / "data", password=values["db_password"])
+        state["postgres"] = {"base_dir": str(pg_base), "data_dir": str(server.data_dir),
+                             "log": str(server.log_path)}
+        _write_state(state_path, state)
+        server.start()
+        server.detach()
+        state["postgres"].update({"port": server.port, "pid": server.pid})
+        _write_state(state_path, state)
+        server.create_database(DATABASE)
+        dsn = server.dsn(DATABASE)
+        seed = build_agentops_db(dsn, schema_level, api_key=values["api_key"], prem_status="enterprise")
+        files["database_url"] = _secret_file(state_path / "secrets", "database_url", dsn)
+        state["secret_files"]["database_url"] = str(files["database_url"])
+        state["seed"] = {"project_id": seed.project_id, "org_id": seed.org_id, "user_email": seed.user_email,
+                         "level": seed.level}
+
+    with _timed(state, "trace_store", say):
+        otlp_port, http_port = free_port(), free_port()
+        log = logs / "trace_store.log"
+        args = ["--otlp-port", str(otlp_port), "--http-port", str(http_port), "--data", str(state_path / "store"),
+                "--jwt-secret-file", str(files["jwt_secret"]), "--password-file", str(files["store_password"])]
+        proc = spawn_module(STORE_MODULE, args, log_path=log, env={"JWT_SECRET": ""})
+        services["trace_store"] = {"pid": proc.pid, "port": http_port, "otlp_port": otlp_port,
+                                   "url": f"http://127.0.0.1:{http_port}",
+                                   "otlp_url": f"http://127.0.0.1:{otlp_port}/v1/traces",
+                                   "log": str(log), "expect": STORE_MODULE, "user": "default"}
+        _write_state(state_path, state)
+        wait_for_http(f"http://127.0.0.1:{http_port}/ping", process=proc, log_path=log, name="trace store",
+                      deadline_s=90)
+        wait_for_http(f"http://127.0.0.1:{otlp_port}/", process=proc, log_path=log, name="collector",
+                      deadline_s=30)
+
+    with _timed(state, "agentops_api", say):
+        port = free_port()
+        log = logs / "agentops_api.log"
+        store = services["trace_store"]
+        args = ["--port", str(port), "--database-url-file", str(files["database_url"]),
+                "--jwt-secret-file", str(files["jwt_secret"]), "--trace-store-url", store["url"],
+                "--trace-store-user", "default", "--trace-store-password-file", str(files["store_password"])]
+        if token_lifetime_s is not None:
+            args += ["--token-lifetime-s", str(token_lifetime_s)]
+        proc = spawn_module(API_MODULE, args, log_path=log, env={"JWT_SECRET_KEY": "", "AGENTOPS_DATABASE_URL": ""})
+        services["agentops_api"] = {"pid": proc.pid, "port": port, "url": f"http://127.0.0.1:{port}",
+                                    "log": str(log), "expect": API_MODULE}
+        _write_state(state_path, state)
+        wait_for_http(f"http://127.0.0.1:{port}/health", process=proc, log_path=log,
+                      name="AgentOps API stand-in", deadline_s=90)
+
+    with _timed(state, "litellm", say):
+        proxy = start_proxy(
+            state_path / "litellm", master_key=values["master_key"], wiring="selfhosted",
+            agentops_env={"AGENTOPS_API_KEY": values["api_key"],
+                          "AGENTOPS_API_ENDPOINT": services["agentops_api"]["url"],
+                          "AGENTOPS_EXPORTER_ENDPOINT": services["trace_store"]["otlp_url"],
+                          "AGENTOPS_SERVICE_NAME": "litellm-sandbox", "AGENTOPS_ENVIRONMENT": "sandbox"},
+            egress_proxy_url=services["egress_trap"]["url"],
+        )
+        services["litellm"] = {"pid": proxy.pid, "port": proxy.port, "url": proxy.url, "log": str(proxy.log_path),
+                               "expect": PROXY_MODULE, "config": str(proxy.config_path),
+                               "startup_s": round(proxy.startup_s, 3)}
+        _write_state(state_path, state)
+
+
+def _write_params(state_path: Path, state: dict[str, Any], files: dict[str, Path]) -> Path:
+    """params.yaml with one section per notebook (a runbook refuses names it does not declare)."""
+    svc = state["services"]
+    ref = {name: f"file:{path}" for name, path in files.items()}
+    proxy = {"litellm_url": svc["litellm"]["url"], "litellm_master_key": ref["master_key"]}
+    agentops = {"agentops_api_url": svc["agentops_api"]["url"], "agentops_api_key": ref["api_key"]}
+    store = {"trace_store_url": svc["trace_store"]["url"], "trace_store_user": "default",
+             "trace_store_password": ref["store_password"]}
+    params = {
+        "00_setup": {"litellm_config_path": svc["litellm"]["config"], **proxy, **agentops,
+                     "otlp_endpoint": svc["trace_store"]["otlp_url"]},
+        "10_migration": {"database_url": ref["database_url"], "agentops_api_key": ref["api_key"]},
+        "20_callback_verification": {**proxy, "model": ANSWER_MODEL, **agentops, **store,
+                                     "requests_per_kind": 2, "deadline_s": 30.0},
+        "30_trace_analytics": {**store, "project_id": state["seed"]["project_id"], "prem_status": "enterprise"},
+    }
+    path = state_path / PARAMS_FILE
+    header = ("# Parameters for the sandbox started by `runbook sandbox up` (secrets are file: references)\n"
+              f"# runbook run all -f {path}\n")
+    path.write_text(header + yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _postgres_pid(pg: dict[str, Any]) -> int | None:
+    try:
+        first = (Path(pg["data_dir"]) / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+    except (OSError, KeyError):
+        return None
+    return int(first) if first.isdigit() and is_running(int(first)) else None
+
+
+def _stop_all(state: dict[str, Any]) -> list[str]:
+    stopped: list[str] = []
+    errors: list[str] = []
+    for name in SERVICE_ORDER:
+        svc = state.get("services", {}).get(name)
+        if not svc:
+            continue
+        try:
+            if stop_pid(svc.get("pid"), grace_s=10.0, expect=svc.get("expect")):
+                stopped.append(name)
+        except SandboxError as exc:
+            errors.append(exc.message)
+    pg = state.get("postgres") or {}
+    if pg.get("data_dir"):
+        from ..pg_server import PostgresServer
+
+        was_running = _postgres_pid(pg) is not None
+        try:
+            PostgresServer(pg["data_dir"], pg.get("port")).stop(remove=False)
+        except SandboxError as exc:
+            errors.append(exc.message)
+        if was_running:
+            stopped.append("postgres")
+        if pg.get("base_dir") and _postgres_pid(pg) is None:
+            # the cluster is throwaway (up always builds a new one): keep its log, drop its files
+            with contextlib.suppress(OSError):
+                shutil.copyfile(pg["log"], Path(state["state_dir"]) / "logs" / "postgres.log")
+            shutil.rmtree(pg["base_dir"], ignore_errors=True)
+    left = _running_services(state)
+    if left or errors:
+        raise SandboxError(f"could not stop every sandbox process (still running: {', '.join(left) or 'none'}); "
+                           + "; ".join(errors), hint="stop the listed pids by hand (see state.json)")
+    return stopped
+
+
+def down(state_dir: str | Path = DEFAULT_STATE_DIR, *, purge: bool = False) -> list[str]:
+    """Stop every sandbox process by pid and verify none is left; return the names stopped.
+
+    The state folder (logs, params, secrets) is kept unless ``purge``; the throwaway PostgreSQL
+    cluster files (under the temp dir) are removed, its log is copied to ``logs/postgres.log``.
+    """
+    state_path = Path(state_dir).absolute()
+    state = load_state(state_path)
+    stopped = _stop_all(state)
+    if purge:
+        shutil.rmtree(state_path, ignore_errors=True)
+    else:
+        state["status"] = "down"
+        state["stopped_at"] = time.time()
+        _write_state(state_path, state)
+    return stopped
+
+
+def _probe(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as resp:  # noqa: S310 (127.0.0.1 only)
+            return resp.status < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (OSError, ValueError):
+        return False
+
+
+def status(state_dir: str | Path = DEFAULT_STATE_DIR) -> dict[str, Any]:
+    """Per service: pid, URL, whether the process runs and whether it answers; plus egress attempts."""
+    state = load_state(state_dir)
+    health = {"litellm": "/health/liveliness", "agentops_api": "/health", "trace_store": "/ping",
+              "egress_trap": "/"}
+    out: dict[str, Any] = {"state_dir": state.get("state_dir"), "schema_level": state.get("schema_level"),
+                           "status": state.get("status"), "params_file": state.get("params_file"), "services": {}}
+    for name, svc in state.get("services", {}).items():
+        alive = is_running(svc.get("pid"), expect=svc.get("expect"))
+        out["services"][name] = {"pid": svc.get("pid"), "url": svc.get("url"), "running": alive,
+                                 "answers": alive and _probe(svc["url"] + health.get(name, "/"))}
+    pg = state.get("postgres") or {}
+    if pg:
+        pid = _postgres_pid(pg)
+        out["services"]["postgres"] = {"pid": pid, "url": f"postgresql://127.0.0.1:{pg.get('port')}/{DATABASE}",
+                                       "running": pid is not None, "answers": pid is not None}
+    trap = state.get("services", {}).get("egress_trap") or {}
+    out["egress_attempts"] = read_attempts(trap["attempts_log"]) if trap.get("attempts_log") else []
+    return out
