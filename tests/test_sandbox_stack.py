@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runbook_lib.cli import main
 from runbook_lib.errors import SandboxError
 from runbook_lib.runner import run_notebooks
 from runbook_lib.sandbox import stack
@@ -131,6 +133,10 @@ def test_runbook_demo_ends_with_verdict_passed(tmp_path):
     run = json.loads((report / "run.json").read_text())
     assert [nb["name"] for nb in run["notebooks"]] == ["10_migration", "00_setup", "20_callback_verification",
                                                       "30_trace_analytics"]
+    analytics = {c["id"]: c for c in run["notebooks"][3]["checks"]}
+    traces = re.search(r"in ([\d,]+) traces", analytics["traces.window.empty"]["summary"]).group(1)
+    assert int(traces.replace(",", "")) >= 2000 + 6  # the seeded history and the round trip's own requests
+    assert main(["report", "verify", str(report)]) == 0
     state = json.loads((tmp_path / "demo" / "state.json").read_text())
     assert state["status"] == "down"
     assert not any(is_running(pid) for pid in all_pids(state))

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from ..errors import RunbookError
 from . import stack
 from .demo import DEMO_STATE_DIR, run_demo
 
@@ -21,17 +19,11 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _fail(exc: RunbookError) -> int:
-    print(f"error: {exc}", file=sys.stderr)
-    return exc.exit_code
-
-
 def cmd_up(args: argparse.Namespace) -> int:
-    try:
-        state = stack.up(args.state_dir, args.schema_level, token_lifetime_s=args.token_lifetime_s,
-                         progress=_say)
-    except RunbookError as exc:
-        return _fail(exc)
+    state = stack.up(args.state_dir, args.schema_level, token_lifetime_s=args.token_lifetime_s, progress=_say)
+    if args.seed_traces:
+        spans = stack.seed_trace_history(state, args.seed_traces)
+        _say(f"seeded {args.seed_traces} synthetic traces ({spans} spans, 7 days) for the sandbox project")
     _say(f"sandbox up in {state['timings']['total_s']:.1f} s (schema level {state['schema_level']})")
     for name, svc in sorted(state["services"].items()):
         extra = f"  collector {svc['otlp_url']}" if name == "trace_store" else ""
@@ -43,20 +35,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    try:
-        stopped = stack.down(args.state_dir, purge=args.purge)
-    except RunbookError as exc:
-        return _fail(exc)
+    stopped = stack.down(args.state_dir, purge=args.purge)
     _say(f"stopped: {', '.join(stopped) or 'nothing was running'}"
          + ("; state folder removed" if args.purge else f"; state kept in {args.state_dir}"))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    try:
-        info = stack.status(args.state_dir)
-    except RunbookError as exc:
-        return _fail(exc)
+    info = stack.status(args.state_dir)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -70,11 +56,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        record = run_demo(state_dir=args.state_dir, out_dir=args.out, schema_level=args.schema_level,
-                          keep=args.keep, say=_say)
-    except RunbookError as exc:
-        return _fail(exc)
+    record = run_demo(state_dir=args.state_dir, out_dir=args.out, schema_level=args.schema_level,
+                      keep=args.keep, seed_traces=args.seed_traces, say=_say)
     return int(record.exit_code)
 
 
@@ -89,6 +72,8 @@ def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
                     help="AgentOps database level (default: early, the field guide's situation)")
     up.add_argument("--token-lifetime-s", type=float, default=None,
                     help="lifetime of the API's JWTs in seconds (default: 30 days, as upstream)")
+    up.add_argument("--seed-traces", type=int, default=0, metavar="N",
+                    help="insert N seeded synthetic traces (7 days of history) for analytics (default: 0)")
     up.set_defaults(func=cmd_up)
 
     down = actions.add_parser("down", help="stop every sandbox process (by pid)")
@@ -106,4 +91,6 @@ def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", default=None, help="reports folder (default: reports/)")
     demo.add_argument("--schema-level", default="early", choices=stack.SCHEMA_LEVELS)
     demo.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
+    demo.add_argument("--seed-traces", type=int, default=2000, metavar="N",
+                      help="synthetic traces of history for 30_trace_analytics (default: 2000; 0 for none)")
     demo.set_defaults(func=cmd_demo)

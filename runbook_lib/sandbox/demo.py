@@ -9,7 +9,8 @@
    (the config lint checks that every ``os.environ/`` reference of the config resolves there); the
    variable is removed again after the run.
 4. ``20_callback_verification``: tagged requests make the round trip into the trace store.
-5. ``30_trace_analytics`` analyses those spans.
+5. ``30_trace_analytics`` analyses those spans beside seven days of seeded synthetic history (several
+   models, streaming, errors, multi-span traces), so the percentiles and plots have something to show.
 
 The sandbox is brought down at the end in every case; the exit code is the run's.
 """
@@ -49,6 +50,7 @@ def run_demo(
     out_dir: str | Path | None = None,
     schema_level: str = "early",
     keep: bool = False,
+    seed_traces: int = 2000,
     html: bool = True,
     say: Callable[[str], None] = print,
 ) -> Any:
@@ -60,6 +62,9 @@ def run_demo(
     try:
         for name, svc in sorted(state["services"].items()):
             say(f"  {name:13} {svc['url']}")
+        if seed_traces:
+            spans = stack.seed_trace_history(state, seed_traces)
+            say(f"seeded {seed_traces} synthetic traces ({spans} spans over 7 days) for the analytics")
         params_file = write_demo_params(state)
         say(f"running {', '.join(DEMO_ORDER)}")
         with _proxy_environment(state):

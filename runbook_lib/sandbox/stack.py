@@ -155,6 +155,22 @@ def up(
     return state
 
 
+def seed_trace_history(state: dict[str, Any], n_traces: int, *, days: float = 7.0, seed: int = 7) -> int:
+    """Insert seeded synthetic traces for the sandbox project (``days`` of history up to now) into the
+    trace store, so analytics has realistic shapes to show; returns the number of spans inserted."""
+    from ..traces.store import ClickHouseHttpStore
+    from ..traces.synthetic import generate_table, insert_traces
+
+    store_svc = state["services"]["trace_store"]
+    store = ClickHouseHttpStore(store_svc["url"], store_svc.get("user", "default"),
+                                f"file:{state['secret_files']['store_password']}")
+    try:
+        table = generate_table(n_traces, days=days, end="now", seed=seed, project_ids=[state["seed"]["project_id"]])
+        return insert_traces(store, table)
+    finally:
+        store.close()
+
+
 def _timed(state: dict[str, Any], name: str, say: Progress) -> Any:
     class _Timer:
         def __enter__(self) -> None:
