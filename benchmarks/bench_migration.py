@@ -24,8 +24,8 @@ import psycopg  # noqa: E402
 
 from runbook_lib.db.catalog import DEFAULT_SCHEMAS, snapshot  # noqa: E402
 from runbook_lib.db.drift import analyse  # noqa: E402
-from runbook_lib.pg_server import PostgresServer  # noqa: E402
 from runbook_lib.sandbox.agentops_db import build_agentops_db  # noqa: E402
+from runbook_lib.sandbox.postgres import PostgresServer  # noqa: E402
 
 
 class CountingConnection:

@@ -30,7 +30,7 @@ _LAZY = {
     "LiteLLMClient": "clients.litellm",
     "AgentOpsClient": "clients.agentops",
     "TokenInfo": "clients.agentops",
-    "PostgresServer": "pg_server",
+    "PostgresServer": "sandbox.postgres",
     "MigrationRunbook": "db.migration",
     "drift_report": "db.drift",
     "run_repair": "db.repair",

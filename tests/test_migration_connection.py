@@ -8,7 +8,7 @@ from runbook_lib.db.auth_probe import probe_auth_query
 from runbook_lib.db.connection import connect, connection_check, describe_error, target_of
 from runbook_lib.db.repair import run_repair
 from runbook_lib.errors import DatabaseError
-from runbook_lib.pg_server import free_port
+from runbook_lib.sandbox.processes import free_port
 
 pytestmark = pytest.mark.postgres
 

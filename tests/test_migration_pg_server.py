@@ -8,9 +8,9 @@ import signal
 import psycopg
 import pytest
 
-from runbook_lib import pg_server
 from runbook_lib.errors import SandboxError
-from runbook_lib.pg_server import PostgresServer, find_pg_bindir
+from runbook_lib.sandbox import postgres as pg_server
+from runbook_lib.sandbox.postgres import PostgresServer, find_pg_bindir
 from runbook_lib.secrets import redact
 
 pytestmark = pytest.mark.postgres
@@ -45,7 +45,7 @@ def test_stop_falls_back_to_the_pid_when_pg_ctl_fails(monkeypatch):
         monkeypatch.setattr(server, "_bindir", server.bindir / "does-not-exist")
         server.stop()
         assert not server.running
-        assert not pg_server._pid_alive(pid)          # gone (a reaped or zombie postmaster counts as gone)
+        assert not pg_server.is_running(pid)          # gone (a reaped or zombie postmaster counts as gone)
     finally:
         if server.pid:
             os.kill(server.pid, signal.SIGKILL)

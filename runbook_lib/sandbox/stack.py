@@ -198,8 +198,8 @@ def _start_all(state: dict[str, Any], state_path: Path, logs: Path, files: dict[
         wait_for_http(f"http://127.0.0.1:{port}/", process=proc, log_path=log, name="egress trap", deadline_s=30)
 
     with _timed(state, "postgres", say):
-        from ..pg_server import PostgresServer
         from .agentops_db import build_agentops_db
+        from .postgres import PostgresServer
 
         # a fresh folder under the temp dir: PostgresServer creates it and hands it to the postgres user
         pg_base = Path(tempfile.gettempdir()) / f"runbook-sandbox-pg-{uuid.uuid4().hex[:10]}"
@@ -311,7 +311,7 @@ def _stop_all(state: dict[str, Any]) -> list[str]:
             errors.append(exc.message)
     pg = state.get("postgres") or {}
     if pg.get("data_dir"):
-        from ..pg_server import PostgresServer
+        from .postgres import PostgresServer
 
         was_running = _postgres_pid(pg) is not None
         try:

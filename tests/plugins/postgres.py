@@ -1,6 +1,6 @@
 """Pytest fixtures for a real PostgreSQL 15: one server per test session, a fresh database per test.
 
-- ``pg_server`` (session): a :class:`runbook_lib.pg_server.PostgresServer` started once and stopped
+- ``pg_server`` (session): a :class:`runbook_lib.sandbox.postgres.PostgresServer` started once and stopped
   at the end of the session.
 - ``pg_admin_dsn``: the superuser DSN of the ``postgres`` database (a plain string; a secret).
 - ``agentops_db``: factory ``agentops_db(level="current", *, ledger=False, prem_status="pro")``
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from runbook_lib.pg_server import PostgresServer
 from runbook_lib.sandbox.agentops_db import AgentOpsSeed, build_agentops_db
+from runbook_lib.sandbox.postgres import PostgresServer
 
 
 @dataclass

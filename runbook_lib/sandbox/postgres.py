@@ -39,8 +39,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from .errors import SandboxError
-from .secrets import remember_secret
+from ..errors import SandboxError
+from ..secrets import remember_secret
+from .processes import free_port, is_running
 
 __all__ = ["PostgresServer", "find_pg_bindir", "free_port"]
 
@@ -97,33 +98,11 @@ def find_pg_bindir() -> Path:
     )
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on ``host`` a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def _port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, port))
         except OSError:
-            return False
-    return True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0); treat it as gone.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
             return False
     return True
 
@@ -184,7 +163,7 @@ class PostgresServer:
         if not first.isdigit():
             return None
         pid = int(first)
-        return pid if _pid_alive(pid) else None
+        return pid if is_running(pid) else None
 
     @property
     def running(self) -> bool:
@@ -272,7 +251,7 @@ class PostgresServer:
         extra = "".join(f"{k} = {v}\n" for k, v in _SETTINGS.items())
         extra += f"unix_socket_directories = '{self.socket_dir}'\n"
         with conf.open("a", encoding="utf-8") as fh:
-            fh.write("\n# runbook_lib.pg_server\n" + extra)
+            fh.write("\n# runbook_lib.sandbox.postgres\n" + extra)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> PostgresServer:
@@ -351,10 +330,10 @@ class PostgresServer:
     def _wait_gone(pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
+            if not is_running(pid):
                 return True
             time.sleep(0.05)
-        return not _pid_alive(pid)
+        return not is_running(pid)
 
     def detach(self) -> None:
         """Leave the server running when this process exits (by default it is stopped at exit)."""

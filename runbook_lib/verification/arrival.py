@@ -1,0 +1,271 @@
+"""Steps 3 and 4: wait for each request's span in the trace store, then check what AgentOps will read."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..checks import Check, Severity
+from ..errors import RunbookError
+from .results import NEW_TOKEN_NAMES, PROMPT_TOKEN_NAMES, RoundTrip, SentRequest, SpanSeen
+
+__all__ = ["latency_frame", "plot_latency", "verify_spans", "wait_for_spans"]
+
+_CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+_SPAN_QUERY = """
+SELECT SpanAttributes['litellm.call_id'] AS call_id, TraceId AS trace_id, SpanId AS span_id,
+       SpanName AS span_name, ServiceName AS service_name, StatusCode AS status_code,
+       StatusMessage AS status_message, ResourceAttributes['agentops.project.id'] AS project_id,
+       toJSONString(SpanAttributes) AS attributes_json
+FROM otel_2.otel_traces
+WHERE Timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})
+  AND has(splitByChar(',', {call_ids:String}), SpanAttributes['litellm.call_id'])
+"""
+
+
+def _span_score(attrs: Mapping[str, str]) -> int:
+    """Prefer the LLM span among several carrying one call id (legacy OTel exports a few)."""
+    usage = sum(1 for k in attrs if k.startswith("gen_ai.usage."))
+    return usage * 10 + sum(1 for k in attrs if k.startswith("gen_ai."))
+
+
+def wait_for_spans(
+    store: Any,
+    sent: Sequence[SentRequest],
+    *,
+    run_id: str,
+    deadline_s: float = 30.0,
+    first_poll_s: float = 0.25,
+    max_poll_s: float = 2.0,
+) -> RoundTrip:
+    """Poll the trace store until every request with a call id has a span, or ``deadline_s`` passes.
+
+    A poll that fails is noted (``store_error``) and retried until the deadline.
+    """
+    trip = RoundTrip(run_id=run_id, requests=list(sent), deadline_s=deadline_s)
+    ids = [r.call_id for r in sent if r.call_id and _CALL_ID.match(r.call_id)]
+    if not ids:
+        return trip
+    since_ns = int((min(r.started_at for r in sent) - 120) * 1e9)
+    params = {"since_ns": since_ns, "call_ids": ",".join(ids)}
+    start = time.monotonic()
+    pause = first_poll_s
+    while True:
+        trip.polls += 1
+        try:
+            frame = store.query_df(_SPAN_QUERY, params)
+            trip.store_error = None
+        except RunbookError as exc:
+            frame = None
+            trip.store_error = exc.message
+        now = time.time()
+        if frame is not None:
+            for row in frame.to_dict("records"):
+                attrs = json.loads(row.get("attributes_json") or "{}")
+                call_id = str(row.get("call_id") or "")
+                old = trip.spans.get(call_id)
+                if old is not None and _span_score(old.attributes) >= _span_score(attrs):
+                    continue
+                trip.spans[call_id] = SpanSeen(
+                    call_id=call_id, trace_id=str(row.get("trace_id", "")), span_id=str(row.get("span_id", "")),
+                    span_name=str(row.get("span_name", "")), service_name=str(row.get("service_name", "")),
+                    status_code=str(row.get("status_code", "")), status_message=str(row.get("status_message", "")),
+                    project_id=str(row.get("project_id", "")), attributes=attrs,
+                    first_seen_at=old.first_seen_at if old else now,
+                )
+        if all(i in trip.spans for i in ids):
+            break
+        elapsed = time.monotonic() - start
+        if elapsed >= deadline_s:
+            break
+        time.sleep(min(pause, max(deadline_s - elapsed, 0.01)))
+        pause = min(pause * 1.5, max_poll_s)
+    trip.waited_s = time.monotonic() - start
+    return trip
+
+
+def _int_attr(attrs: Mapping[str, str], name: str) -> int | None:
+    try:
+        return int(float(attrs[name]))
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def latency_frame(trip: RoundTrip) -> Any:
+    """One row per request: kind, HTTP status, call id, whether and how fast its span arrived."""
+    import pandas as pd
+
+    rows = []
+    for r in trip.requests:
+        span = trip.span_for(r)
+        rows.append({
+            "kind": r.kind, "index": r.index, "http_status": r.status_code, "call_id": r.call_id,
+            "response_id": r.response_id, "arrived": span is not None,
+            "latency_s": round(span.first_seen_at - r.finished_at, 3) if span else None,
+            "span_status": span.status_code if span else None,
+            "trace_id": span.trace_id if span else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def plot_latency(trip: RoundTrip) -> Any:
+    """A bar chart of arrival latency per request (missing spans drawn at the deadline, hatched)."""
+    import matplotlib.pyplot as plt
+
+    frame = latency_frame(trip)
+    colours = {"plain": "#4C72B0", "stream": "#55A868", "failing": "#C44E52"}
+    fig, ax = plt.subplots(figsize=(7, 3))
+    labels = [f"{k}#{i}" for k, i in zip(frame["kind"], frame["index"], strict=True)]
+    for pos, row in enumerate(frame.to_dict("records")):
+        height = row["latency_s"] if row["arrived"] else trip.deadline_s
+        ax.bar(pos, height, color=colours.get(row["kind"], "grey"), hatch=None if row["arrived"] else "//",
+               alpha=1.0 if row["arrived"] else 0.3)
+    ax.axhline(trip.deadline_s, color="grey", linestyle="--", linewidth=1, label=f"deadline {trip.deadline_s:g} s")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_ylabel("seconds until the span was seen")
+    ax.set_title("Span arrival latency per request")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def verify_spans(trip: RoundTrip, *, model: str, project_id: str | None = None) -> list[Check]:
+    """Checks over the spans that arrived: arrival, project, model, token names, status, cost, latency."""
+    checks: list[Check] = []
+    matched = [(r, trip.span_for(r)) for r in trip.requests if r.call_id]
+    arrived = [(r, s) for r, s in matched if s is not None]
+    missing = [r for r, s in matched if s is None]
+    arrival_rows = [{"kind": r.kind, "index": r.index, "call_id": r.call_id} for r in missing]
+    title = "Every request's span reached the trace store"
+    if not matched:
+        checks.append(Check.failed("roundtrip.arrival", title, "no request got a call id, nothing to look for",
+                                   "see roundtrip.requests"))
+        return checks
+    if missing:
+        store_note = f"; the last store query failed: {trip.store_error}" if trip.store_error else ""
+        checks.append(Check.failed(
+            "roundtrip.arrival", title,
+            f"{len(missing)} of {len(matched)} spans did not arrive within {trip.deadline_s:g} s "
+            f"({trip.polls} polls){store_note}",
+            "see the diagnosis checks below", severity=Severity.CRITICAL, evidence={"missing": arrival_rows}))
+    else:
+        checks.append(Check.passed("roundtrip.arrival", title,
+                                   f"all {len(matched)} spans arrived ({trip.polls} polls, {trip.waited_s:.1f} s)"))
+    if not arrived:
+        return checks
+
+    # project
+    projects = {s.project_id for _, s in arrived}
+    title = "Spans are stored under the AgentOps project"
+    if project_id and projects != {project_id}:
+        checks.append(Check.failed("roundtrip.project", title,
+                                   f"spans carry project id(s) {sorted(projects)}, the token's project is {project_id}",
+                                   "the collector stamps agentops.project.id from the JWT: check the key the proxy "
+                                   "uses (AGENTOPS_API_KEY) is this project's key",
+                                   evidence={"projects": sorted(projects)}))
+    elif "" in projects:
+        checks.append(Check.failed("roundtrip.project", title, "some spans have no agentops.project.id",
+                                   "the collector's resource processor must upsert agentops.project.id from the JWT"))
+    else:
+        checks.append(Check.passed("roundtrip.project", title, f"project {', '.join(sorted(projects))}"))
+
+    # model
+    title = "Spans name the requested model"
+    wrong = []
+    for r, s in arrived:
+        names = {s.attributes.get(k, "") for k in ("gen_ai.request.model", "gen_ai.response.model",
+                                                    "litellm.model_group")}
+        if r.model not in names and not any(n.endswith("/" + r.model) for n in names):
+            wrong.append({"call_id": r.call_id, "requested": r.model, "span": sorted(n for n in names if n)})
+    checks.append(Check.failed("roundtrip.model", title, f"{len(wrong)} spans name another model", "",
+                               evidence={"mismatches": wrong}) if wrong else
+                  Check.passed("roundtrip.model", title, f"gen_ai.request.model matches ({model})"))
+
+    # tokens under the names AgentOps reads
+    title = "Token counts use the names the AgentOps API reads"
+    ok_spans = [(r, s) for r, s in arrived if r.expected_ok]
+    lacking, new_only = [], []
+    for r, s in ok_spans:
+        values = [_int_attr(s.attributes, n) for n in PROMPT_TOKEN_NAMES]
+        if any(v is None or v <= 0 for v in values):
+            lacking.append({"call_id": r.call_id, "kind": r.kind,
+                            "token_attributes": sorted(k for k in s.attributes if k.startswith("gen_ai.usage."))})
+            if any(n in s.attributes for n in NEW_TOKEN_NAMES):
+                new_only.append(r.call_id)
+    if not ok_spans:
+        checks.append(Check.skipped("roundtrip.tokens", title, "no successful request's span arrived"))
+    elif lacking:
+        cause = (" They carry gen_ai.usage.input_tokens/output_tokens only, which AgentOps ignores: the dashboard "
+                 "shows 0 tokens and 0 cost." if new_only else "")
+        checks.append(Check.failed(
+            "roundtrip.tokens", title,
+            f"{len(lacking)} of {len(ok_spans)} spans lack gen_ai.usage.prompt_tokens/completion_tokens.{cause}",
+            "export with the self-hosted handler (it writes both names), or copy the attributes in a collector "
+            "transform processor", evidence={"spans": lacking, "new_names_only": new_only}))
+    else:
+        totals = [(_int_attr(s.attributes, PROMPT_TOKEN_NAMES[0]), _int_attr(s.attributes, PROMPT_TOKEN_NAMES[1]))
+                  for _, s in ok_spans]
+        checks.append(Check.passed("roundtrip.tokens", title,
+                                   f"prompt/completion tokens present on all {len(ok_spans)} spans, e.g. {totals[0]}"))
+
+    # status
+    title = "Span status: failures are ERROR, successes are not"
+    status_rows, bad_status, unset = [], [], 0
+    for r, s in arrived:
+        code = s.status_code.upper().replace("STATUS_CODE_", "")
+        status_rows.append({"kind": r.kind, "call_id": r.call_id, "status": s.status_code})
+        if r.expected_ok and code == "ERROR" or not r.expected_ok and code != "ERROR":
+            bad_status.append(status_rows[-1])
+        elif r.expected_ok and code != "OK":
+            unset += 1
+    failing_seen = sum(1 for r, _ in arrived if not r.expected_ok)
+    if bad_status:
+        checks.append(Check.failed("roundtrip.status", title, f"{len(bad_status)} spans have the wrong status",
+                                   "the callback must run on failures too: use litellm_settings.callbacks "
+                                   "(success_callback records successes only)", evidence={"spans": bad_status}))
+    elif unset:
+        checks.append(Check.warned("roundtrip.status", title,
+                                   f"{unset} successful spans have status Unset, which AgentOps counts as "
+                                   "indeterminate", "the self-hosted handler sets OK", evidence={"spans": status_rows}))
+    else:
+        note = f"{failing_seen} failing request(s) recorded as ERROR" if failing_seen else "no failing span arrived"
+        checks.append(Check.passed("roundtrip.status", title, note, evidence={"spans": status_rows}))
+
+    # cost
+    title = "Cost is present or computable"
+    costs = []
+    no_cost = []
+    for r, s in ok_spans:
+        cost = s.attributes.get("gen_ai.usage.total_cost")
+        if cost not in (None, ""):
+            costs.append(float(cost))
+        elif not all(_int_attr(s.attributes, n) for n in PROMPT_TOKEN_NAMES):
+            no_cost.append(r.call_id)
+    if not ok_spans:
+        checks.append(Check.skipped("roundtrip.cost", title, "no successful request's span arrived"))
+    elif no_cost:
+        checks.append(Check.failed("roundtrip.cost", title,
+                                   f"{len(no_cost)} spans have neither gen_ai.usage.total_cost nor prompt/completion "
+                                   "tokens, so AgentOps shows cost 0", "see roundtrip.tokens",
+                                   evidence={"call_ids": no_cost}))
+    elif costs:
+        checks.append(Check.passed("roundtrip.cost", title,
+                                   f"gen_ai.usage.total_cost on {len(costs)} spans (total {sum(costs):.6f} USD)"))
+    else:
+        checks.append(Check.passed("roundtrip.cost", title,
+                                   "no total_cost attribute; AgentOps computes it from prompt/completion tokens "
+                                   "and its model price table"))
+
+    # latency
+    latencies = [s.first_seen_at - r.finished_at for r, s in arrived]
+    checks.append(Check.passed(
+        "roundtrip.latency", "Arrival latency (request answered -> span visible in the store)",
+        f"median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s over {len(latencies)} spans",
+        evidence={"latency_s": [round(x, 3) for x in latencies]}))
+    return checks
