@@ -417,5 +417,10 @@ def test_chunked_and_gzip_request_bodies_are_read(trace_store: StandinStore) -> 
                           content=chunks, headers={"Content-Encoding": "gzip"}, auth=auth)
     assert response.status_code == 200, response.text
     assert trace_store.query(f"SELECT count(), sum(a) FROM {table}") == "1000\t499500\n"
-    bad = httpx.post(trace_store.query_url + "/", content=b"SELECT 1", headers={"Content-Encoding": "br"}, auth=auth)
-    assert bad.status_code == 400 and bad.headers["X-ClickHouse-Exception-Code"] == "36"
+    # ClickHouse knows gzip, deflate, br, xz, zstd, lz4, bz2, snappy; anything else is NOT_IMPLEMENTED (48).
+    bad = httpx.post(trace_store.query_url + "/", content=b"SELECT 1", headers={"Content-Encoding": "compress"},
+                     auth=auth)
+    assert bad.status_code == 501 and bad.headers["X-ClickHouse-Exception-Code"] == "48"
+    corrupt = httpx.post(trace_store.query_url + "/", content=b"SELECT 1", headers={"Content-Encoding": "gzip"},
+                         auth=auth)
+    assert corrupt.status_code == 500 and corrupt.headers["X-ClickHouse-Exception-Code"] == "354"

@@ -1,16 +1,25 @@
 """The sandbox trace store: one process holding an embedded ClickHouse (chDB) behind two HTTP ports.
 
 - the **collector** port answers ``POST /v1/traces`` (see :mod:`runbook_lib.sandbox.collector`);
-- the **query** port speaks the subset of the ClickHouse HTTP interface that clients use:
+- the **query** port speaks the subset of the ClickHouse HTTP interface that clients use (our httpx
+  client and the official ``clickhouse-connect`` alike):
   ``GET|POST /?query=…`` (query in the URL, the body, or both: URL text + ``\\n`` + body, which is how
-  ``INSERT … FORMAT X`` carries its data), ``default_format`` or a ``FORMAT`` clause (chDB returns the
-  bytes: JSONEachRow, JSON, TabSeparated*, CSVWithNames, Parquet, Arrow, Native, …), query parameters
-  ``param_<name>`` for ``{name:Type}`` placeholders (parsed by the engine, never spliced into SQL),
-  ``database``, credentials by HTTP Basic auth, ``X-ClickHouse-User``/``X-ClickHouse-Key`` or the
-  ``user``/``password`` parameters; ``GET /ping`` and ``GET /`` answer ``Ok.``. Errors come back as
-  ClickHouse sends them: ``Code: N. DB::Exception: … (NAME) (version …)`` with the HTTP status ClickHouse
-  maps that code to and an ``X-ClickHouse-Exception-Code`` header. ``GET`` requests are read-only, as in
-  ClickHouse. Other URL parameters (ClickHouse settings) are accepted and ignored.
+  ``INSERT … FORMAT X`` carries its data), ``default_format`` / ``X-ClickHouse-Format`` or a ``FORMAT``
+  clause (chDB returns the bytes: JSONEachRow, JSON, TabSeparated*, CSVWithNames, Parquet, Arrow, Native,
+  RowBinary, …), query parameters ``param_<name>`` for ``{name:Type}`` placeholders (parsed by the engine,
+  never spliced into SQL), ``database`` / ``X-ClickHouse-Database``, credentials by HTTP Basic auth,
+  ``X-ClickHouse-User``/``X-ClickHouse-Key`` or the ``user``/``password`` parameters; ``GET /ping`` and
+  ``GET /`` answer ``Ok.``. Every other URL parameter is a ClickHouse setting applied to that one query
+  (an unknown name fails with ``UNKNOWN_SETTING``, as in ClickHouse); ``readonly`` > 0 and ``GET`` make the
+  request read-only. Request bodies are decoded by ``Content-Encoding`` (gzip, deflate, xz, bz2, and zstd,
+  lz4, br when their Python package is installed: clickhouse-connect brings lz4 and zstd); results are
+  compressed with the method ClickHouse would pick from ``Accept-Encoding`` when ``enable_http_compression``
+  is on (the engine's default, or the URL's value). Errors come back as ClickHouse sends them:
+  ``Code: N. DB::Exception: … (NAME) (version …)`` with the HTTP status ClickHouse maps that code to and an
+  ``X-ClickHouse-Exception-Code`` header; ``X-ClickHouse-Summary`` carries read/written rows and bytes.
+  Not implemented: sessions (``session_id`` is accepted, but ``SET``/``USE``/temporary tables sent as
+  statements are not scoped to it) and ClickHouse's internal block compression (``compress=1`` /
+  ``decompress=1`` get ``NOT_IMPLEMENTED``).
 
 Writes (collector) and reads (queries) share the one chDB session under a lock, so a notebook kernel
 may read over HTTP while spans arrive. The process runs in UTC like a ClickHouse container.
@@ -53,13 +62,18 @@ log = logging.getLogger("runbook_lib.sandbox.trace_store")
 _CODE = re.compile(r"Code: (\d+)\. ")
 _NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
 _FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$", re.IGNORECASE)
-#: ``INSERT INTO t [(cols)] FORMAT F`` in the URL with the data in the body (how clients send binary rows).
-_INSERT_WITH_DATA = re.compile(r"^\s*(INSERT\s+INTO\s+[^;]+?)\s+FORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$",
-                               re.IGNORECASE | re.S)
+#: ``INSERT INTO t [(cols)] FORMAT F`` + newline + data, over the URL query + ``\\n`` + body (clients put the
+#: statement in the URL or in front of the body). Bytes: the data may be binary (Native, RowBinary, Parquet).
+_INSERT_WITH_DATA = re.compile(
+    rb"\A\s*(INSERT\s+INTO\s+[^;]+?)\s+FORMAT\s+([A-Za-z][A-Za-z0-9_]*)[ \t]*;?[ \t]*(?:\r?\n|\Z)",
+    re.IGNORECASE | re.S)
+_STARTS_WITH_INSERT = re.compile(rb"\A\s*INSERT\s", re.IGNORECASE)
 _READ_ONLY_START = re.compile(r"^\s*(\(|SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK)\b", re.IGNORECASE)
-_CLIENT_PARAMS = {"query", "database", "default_format", "user", "password", "query_id", "session_id",
-                  "session_timeout", "session_check", "compress", "decompress", "quota_key", "buffer_size",
-                  "wait_end_of_query", "enable_http_compression", "client_protocol_version"}
+#: URL parameters that are not settings (ClickHouse's HTTPHandler reserved names, plus query/database/format);
+#: every other parameter except ``param_<name>`` is a setting, applied to that one query.
+_CLIENT_PARAMS = {"query", "database", "default_format", "user", "password", "quota_key", "query_id", "stacktrace",
+                  "session_id", "session_timeout", "session_check", "close_session", "compress", "decompress",
+                  "buffer_size", "wait_end_of_query", "client_protocol_version", "role"}
 
 #: ClickHouse's HTTPHandler status mapping (exceptionCodeToHTTPStatus), by error name.
 _HTTP_STATUS: dict[str, int] = {"REQUIRED_PASSWORD": 401}
@@ -105,6 +119,8 @@ class QueryResult:
     rows_read: int = 0
     bytes_read: int = 0
     elapsed_s: float = 0.0
+    rows_written: int = 0
+    bytes_written: int = 0
 
 
 class QueryFailed(Exception):
@@ -163,23 +179,38 @@ class TraceStore:
         return len(lines)
 
     def query(self, sql: str, *, default_format: str = "TabSeparated", params: Mapping[str, str] | None = None,
-              database: str | None = None) -> QueryResult:
-        """Run one statement; a trailing ``FORMAT`` clause overrides ``default_format``."""
+              database: str | None = None, settings: Mapping[str, str] | None = None) -> QueryResult:
+        """Run one statement; a trailing ``FORMAT`` clause overrides ``default_format``.
+
+        ``settings`` (name -> value text, as ClickHouse takes them from the URL) apply to this statement only.
+        """
         clause = _FORMAT_CLAUSE.search(sql)
         fmt = clause.group(1) if clause else default_format
-        return self._run(sql, fmt, params=params, database=database)
+        return self._run(sql, fmt, params=params, database=database, settings=settings)
+
+    def setting(self, name: str) -> str:
+        """The store's current value of a ClickHouse setting (``system.settings``), e.g. ``enable_http_compression``."""
+        sql = f"SELECT value FROM system.settings WHERE name = {_quote_string(name)}"
+        return self._run(sql, "TabSeparatedRaw").data.decode().strip()
 
     def _run(self, sql: str, fmt: str, *, params: Mapping[str, str] | None = None,
-             database: str | None = None) -> QueryResult:
+             database: str | None = None, settings: Mapping[str, str] | None = None) -> QueryResult:
         with self._lock:
+            changed: list[str] = []
             try:
-                if database:
-                    self._session.query(f"USE {_quote_identifier(database)}", "TabSeparated")
                 try:
+                    for name, value in (settings or {}).items():  # one SET each: the failing name is reported
+                        self._session.query(f"SET {_quote_identifier(name)} = {_quote_string(value)}", "TabSeparated")
+                        changed.append(name)
+                    if database:
+                        self._session.query(f"USE {_quote_identifier(database)}", "TabSeparated")
                     result = self._session.query(sql, fmt, params=dict(params) if params else None)
                 finally:
                     if database:
                         self._session.query("USE default", "TabSeparated")
+                    if changed:  # the session is shared: undo this request's settings
+                        self._session.query("SET " + ", ".join(f"{_quote_identifier(n)} = DEFAULT" for n in changed),
+                                            "TabSeparated")
             except Exception as exc:  # chDB raises ChdbError/RuntimeError with ClickHouse's text
                 raise _query_failed(str(exc)) from None
         return QueryResult(
@@ -188,6 +219,8 @@ class TraceStore:
             rows_read=_counter(result, "rows_read"),
             bytes_read=_counter(result, "bytes_read"),
             elapsed_s=float(_counter(result, "elapsed", float)),
+            rows_written=_counter(result, "rows_written"),
+            bytes_written=_counter(result, "bytes_written"),
         )
 
 
@@ -201,6 +234,10 @@ def _counter(result: Any, name: str, kind: type = int) -> Any:
 
 def _quote_identifier(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _quote_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _query_failed(text: str) -> QueryFailed:
@@ -224,6 +261,13 @@ def _query_failed(text: str) -> QueryFailed:
     return QueryFailed(code, name, text)
 
 
+def _summary(result: QueryResult) -> str:
+    """The ``X-ClickHouse-Summary`` header ClickHouse sends with a finished query."""
+    summary = {"read_rows": result.rows_read, "read_bytes": result.bytes_read, "written_rows": result.rows_written,
+               "written_bytes": result.bytes_written, "elapsed_ns": int(result.elapsed_s * 1e9)}
+    return json.dumps({k: str(v) for k, v in summary.items()}, separators=(",", ":"))
+
+
 def _content_type(fmt: str) -> str:
     for prefix, ctype in _CONTENT_TYPES:
         if fmt.lower().startswith(prefix.lower()):
@@ -234,6 +278,8 @@ def _content_type(fmt: str) -> str:
 def make_query_handler(store: TraceStore, *, user: str = "default", password: str = ""
                        ) -> type[BaseHTTPRequestHandler]:
     """An HTTP handler class speaking the ClickHouse HTTP query interface subset over ``store``."""
+    default_compression = store.setting("enable_http_compression") not in ("", "0", "false")
+    default_zlib_level = int(store.setting("http_zlib_compression_level") or 3)
 
     class ClickHouseHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -272,7 +318,8 @@ def make_query_handler(store: TraceStore, *, user: str = "default", password: st
         def do_POST(self) -> None:  # noqa: N802
             self._handle(read_only=False)
 
-        def _insert_body(self, head: str, fmt: str, body: bytes, query_id: str) -> None:
+        def _insert_body(self, head: str, fmt: str, body: bytes, query_id: str, *, database: str | None,
+                         settings: Mapping[str, str]) -> None:
             """Insert a body in any format, binary ones (Parquet, Arrow, Native) included, via a temp file."""
             import tempfile
 
@@ -280,11 +327,28 @@ def make_query_handler(store: TraceStore, *, user: str = "default", password: st
                 data.write(body)
                 data.flush()
                 try:
-                    store.query(f"{head} FROM INFILE '{data.name}' FORMAT {fmt}")
+                    result = store.query(f"{head} FROM INFILE '{data.name}' FORMAT {fmt}", database=database,
+                                         settings=settings)
                 except QueryFailed as error:
                     self._fail(error, query_id)
                     return
-            self._send(200, b"", "text/plain; charset=UTF-8", {"X-ClickHouse-Query-Id": query_id})
+            self._send(200, b"", "text/plain; charset=UTF-8", {"X-ClickHouse-Query-Id": query_id,
+                                                                "X-ClickHouse-Summary": _summary(result)})
+
+        def _compressed(self, body: bytes, params: Mapping[str, str]) -> tuple[bytes, dict[str, str]]:
+            """The body as ClickHouse sends it: compressed when the client accepts it and
+            ``enable_http_compression`` is on (the server default, or the URL's value)."""
+            accept = self.headers.get("Accept-Encoding") or ""
+            enabled = params.get("enable_http_compression")
+            if not body or not accept or not (default_compression if enabled is None
+                                              else enabled.strip().lower() not in ("0", "false")):
+                return body, {}
+            chosen = _response_compression(accept)
+            if chosen is None:
+                return body, {}
+            method, codec = chosen
+            level = int(params.get("http_zlib_compression_level") or default_zlib_level)
+            return codec.compress(body, level), {"Content-Encoding": method}
 
         def _handle(self, *, read_only: bool) -> None:
             parts = urlsplit(self.path)
@@ -307,11 +371,29 @@ def make_query_handler(store: TraceStore, *, user: str = "default", password: st
             if denied:
                 self._fail(denied, query_id)
                 return
-            text = params.get("query", "")
-            insert = _INSERT_WITH_DATA.match(text) if body else None
-            if insert and not read_only and "SETTINGS" not in insert.group(1).upper():
-                self._insert_body(insert.group(1), insert.group(2), body, query_id)
+            if any(params.get(flag, "0").strip().lower() not in ("", "0", "false")
+                   for flag in ("compress", "decompress")):
+                self._fail(QueryFailed(48, "NOT_IMPLEMENTED",
+                                       "Code: 48. DB::Exception: ClickHouse's internal block compression (compress=1 "
+                                       "/ decompress=1) is not implemented by the sandbox store; use HTTP compression "
+                                       "(Accept-Encoding / Content-Encoding). (NOT_IMPLEMENTED)"), query_id)
                 return
+            # Every other URL parameter is a setting for this query, as in ClickHouse. ``readonly`` is enforced
+            # here (the shared session could not leave readonly mode again); GET implies readonly = 2.
+            settings = {k: v for k, v in params.items()
+                        if k and k not in _CLIENT_PARAMS and not k.startswith("param_")}
+            if settings.pop("readonly", "0").strip() not in ("", "0"):
+                read_only = True
+            database = self.headers.get("X-ClickHouse-Database") or params.get("database") or None
+            default_format = self.headers.get("X-ClickHouse-Format") or params.get("default_format") or "TabSeparated"
+            text = params.get("query", "")
+            if body and not read_only:
+                whole = text.encode() + b"\n" + body if text else body
+                insert = _INSERT_WITH_DATA.match(whole) if _STARTS_WITH_INSERT.match(whole) else None
+                if insert and b"SETTINGS" not in insert.group(1).upper():
+                    self._insert_body(insert.group(1).decode("utf-8", errors="replace"), insert.group(2).decode(),
+                                      whole[insert.end():], query_id, database=database, settings=settings)
+                    return
             if body:
                 text = f"{text}\n{body.decode('utf-8', errors='replace')}" if text else body.decode(
                     "utf-8", errors="replace")
@@ -327,17 +409,17 @@ def make_query_handler(store: TraceStore, *, user: str = "default", password: st
                 return
             query_params = {k[len("param_"):]: v for k, v in params.items() if k.startswith("param_")}
             try:
-                result = store.query(text, default_format=params.get("default_format") or "TabSeparated",
-                                     params=query_params or None, database=params.get("database") or None)
+                result = store.query(text, default_format=default_format, params=query_params or None,
+                                     database=database, settings=settings)
             except QueryFailed as error:
                 self._fail(error, query_id)
                 return
-            summary = {"read_rows": str(result.rows_read), "read_bytes": str(result.bytes_read),
-                       "elapsed_ns": str(int(result.elapsed_s * 1e9))}
-            self._send(200, result.data, _content_type(result.format), {
+            data, encoding = self._compressed(result.data, params)
+            self._send(200, data, _content_type(result.format), {
                 "X-ClickHouse-Format": result.format,
                 "X-ClickHouse-Query-Id": query_id,
-                "X-ClickHouse-Summary": json.dumps(summary, separators=(",", ":")),
+                "X-ClickHouse-Summary": _summary(result),
+                **encoding,
             })
 
         def _authenticate(self, params: Mapping[str, str]) -> QueryFailed | None:
@@ -365,7 +447,7 @@ def make_query_handler(store: TraceStore, *, user: str = "default", password: st
 
 
 def _read_body(rfile: Any, headers: Any) -> bytes:
-    """The request body: Content-Length or chunked, decompressed when Content-Encoding is gzip/deflate."""
+    """The request body: Content-Length or chunked, decoded by its Content-Encoding as ClickHouse does."""
     if (headers.get("Transfer-Encoding") or "").lower() == "chunked":
         parts = []
         while True:
@@ -380,24 +462,108 @@ def _read_body(rfile: Any, headers: Any) -> bytes:
     else:
         length = int(headers.get("Content-Length") or 0)
         body = rfile.read(length) if length else b""
-    encoding = (headers.get("Content-Encoding") or "").lower().strip()
-    if not body or encoding in ("", "identity"):
+    method = _request_compression(headers.get("Content-Encoding") or "")
+    if method is None or not body:
         return body
+    codec = _codec(method)
+    if codec is None:  # what a ClickHouse built without that library answers
+        raise QueryFailed(48, "NOT_IMPLEMENTED",
+                          "Code: 48. DB::Exception: Unsupported compression method. (NOT_IMPLEMENTED)")
+    try:
+        return codec.decompress(body)
+    except Exception as exc:  # each library raises its own error type for a corrupt stream
+        code, name = _DECODE_ERRORS[method]
+        raise QueryFailed(code, name, f"Code: {code}. DB::Exception: Cannot decode the request body as "
+                                      f"{method}: {exc}. ({name})") from None
+
+
+# --- HTTP compression (Content-Encoding of requests, Accept-Encoding of responses) ---------------
+
+#: ``Content-Encoding`` spellings ClickHouse reads (chooseCompressionMethod), by method.
+_ENCODING_NAMES = {"gzip": "gzip", "gz": "gzip", "deflate": "deflate", "brotli": "br", "br": "br", "lzma": "xz",
+                   "xz": "xz", "zstd": "zstd", "zst": "zstd", "lz4": "lz4", "bz2": "bz2", "snappy": "snappy"}
+#: The order ClickHouse picks a response method from ``Accept-Encoding`` (chooseHTTPCompressionMethod).
+_RESPONSE_PREFERENCE = ("zstd", "br", "lz4", "snappy", "gzip", "deflate", "xz", "bz2")
+#: The error ClickHouse raises when a request body does not decode, by method.
+_DECODE_ERRORS = {"gzip": (354, "ZLIB_INFLATE_FAILED"), "deflate": (354, "ZLIB_INFLATE_FAILED"),
+                  "br": (448, "BROTLI_READ_FAILED"), "xz": (554, "LZMA_STREAM_DECODER_FAILED"),
+                  "zstd": (561, "ZSTD_DECODER_FAILED"), "lz4": (618, "LZ4_DECODER_FAILED"),
+                  "bz2": (594, "BZIP2_STREAM_DECODER_FAILED"), "snappy": (271, "CANNOT_DECOMPRESS")}
+
+
+@dataclass(frozen=True)
+class _Codec:
+    decompress: Any
+    compress: Any  # (data, level) -> bytes
+
+
+def _request_compression(header: str) -> str | None:
+    """The method a request's ``Content-Encoding`` names; ClickHouse's error for one it does not know."""
+    name = header.strip().lower()
+    if name in ("", "auto", "none"):
+        return None
+    if name in _ENCODING_NAMES:
+        return _ENCODING_NAMES[name]
+    raise QueryFailed(48, "NOT_IMPLEMENTED",
+                      f"Code: 48. DB::Exception: Unknown compression method '{header.strip()}'. Only 'auto', "
+                      "'none', 'gzip', 'deflate', 'br', 'xz', 'zstd', 'lz4', 'bz2', 'snappy' are supported as "
+                      "compression methods. (NOT_IMPLEMENTED)")
+
+
+def _codec(method: str) -> _Codec | None:
+    """The codec for ``method`` from the standard library or an installed package; None when missing."""
+    import bz2
     import gzip
+    import lzma
     import zlib
 
+    if method == "gzip":
+        return _Codec(gzip.decompress, lambda data, level: gzip.compress(data, compresslevel=level, mtime=0))
+    if method == "deflate":
+        return _Codec(zlib.decompress, lambda data, level: zlib.compress(data, level))
+    if method == "xz":
+        return _Codec(lzma.decompress, lambda data, level: lzma.compress(data, preset=level))
+    if method == "bz2":
+        return _Codec(bz2.decompress, lambda data, level: bz2.compress(data, compresslevel=level))
     try:
-        if encoding == "gzip":
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise QueryFailed(354, "CANNOT_DECOMPRESS",
-                          f"Code: 354. DB::Exception: Cannot decompress the request body: {exc}. "
-                          "(CANNOT_DECOMPRESS)") from None
-    raise QueryFailed(36, "BAD_ARGUMENTS",
-                      f"Code: 36. DB::Exception: Unknown HTTP compression method {encoding!r} (the sandbox "
-                      "store reads gzip and deflate). (BAD_ARGUMENTS)")
+        if method == "zstd":
+            return _zstd_codec()
+        if method == "lz4":
+            import lz4.frame
+
+            return _Codec(lz4.frame.decompress,
+                          lambda data, level: lz4.frame.compress(data, compression_level=level))
+        if method == "br":
+            import brotli
+
+            return _Codec(brotli.decompress, lambda data, level: brotli.compress(data, quality=level))
+    except ImportError:
+        return None
+    return None  # snappy: ClickHouse's Hadoop framing has no codec here
+
+
+def _zstd_codec() -> _Codec:
+    try:
+        from compression import zstd  # Python 3.14+
+    except ImportError:
+        try:
+            from backports import zstd  # type: ignore[no-redef]
+        except ImportError:
+            import zstandard
+
+            return _Codec(lambda data: zstandard.ZstdDecompressor().decompressobj().decompress(data),
+                          lambda data, level: zstandard.ZstdCompressor(level=level).compress(data))
+    return _Codec(zstd.decompress, lambda data, level: zstd.compress(data, level=level))
+
+
+def _response_compression(accept_encoding: str) -> tuple[str, _Codec] | None:
+    """The method ClickHouse would answer ``Accept-Encoding`` with, if this process can encode it."""
+    for method in _RESPONSE_PREFERENCE:
+        if method in accept_encoding:
+            codec = _codec(method)
+            if codec is not None:
+                return method, codec
+    return None
 
 
 def _same(given: str, expected: str) -> bool:
