@@ -33,7 +33,7 @@ lab:
 	test -x $(LAB_VENV)/bin/python || $(PYTHON) -m venv $(LAB_VENV)
 	$(LAB_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
 	$(LAB_VENV)/bin/uv pip install --quiet --python $(LAB_VENV)/bin/python --compile-bytecode -e ".[lab,sandbox]"
-	$(LAB_VENV)/bin/jupyter lab notebooks/
+	$(LAB_VENV)/bin/jupyter lab --ip=127.0.0.1 notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(VENV) $(LAB_VENV) .pytest_cache .ruff_cache *.egg-info
