@@ -5,7 +5,9 @@ Fixtures live in ``tests/plugins/``, one module per area.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 pytest_plugins = [
@@ -17,6 +19,7 @@ pytest_plugins = [
 ]
 
 _state = tempfile.mkdtemp(prefix="runbook-tests-")
+atexit.register(shutil.rmtree, _state, ignore_errors=True)
 for _name, _sub in {
     "IPYTHONDIR": "ipython",
     "JUPYTER_RUNTIME_DIR": "jupyter-runtime",
