@@ -25,7 +25,14 @@ import yaml
 from .errors import ParameterError
 from .secrets import REFERENCE_FORMS, SecretRef, is_reference
 
-__all__ = ["ParamSpec", "read_declarations", "validate_parameters", "load_params_file", "secret_references"]
+__all__ = [
+    "ParamSpec",
+    "check_parameters",
+    "load_params_file",
+    "read_declarations",
+    "secret_references",
+    "validate_parameters",
+]
 
 SECRET_TYPES = {"Secret", "DsnSecret"}
 KNOWN_TYPES = {"str", "int", "float", "bool", "list", "dict", "Path", "Url"} | SECRET_TYPES
@@ -214,6 +221,20 @@ def validate_parameters(
             hint=f"see `runbook params {notebook}` for names, types and defaults",
         )
     return values
+
+
+def check_parameters(notebook: str, namespace: Mapping[str, Any]) -> None:
+    """Validate a notebook's parameters as they stand in a live kernel (JupyterLab), by the runner's rules.
+
+    Each notebook calls this right after its parameters cell, so an operator who edits the cell by hand
+    gets the same message the runner gives. Values equal to their default count as not given.
+    """
+    from .notebooks import find_notebook
+
+    specs = read_declarations(find_notebook(notebook).path)
+    given = {name: namespace[name] for name, spec in specs.items()
+             if name in namespace and namespace[name] != spec.default}
+    validate_parameters(specs, given, notebook=notebook)
 
 
 def secret_references(specs: Mapping[str, ParamSpec], values: Mapping[str, Any]) -> list[SecretRef]:

@@ -59,3 +59,16 @@ def test_papermill_help_notebook_reads_our_declarations() -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "litellm_config_path" in proc.stdout and "litellm_master_key" in proc.stdout
+
+
+def test_a_hand_edited_parameters_cell_is_checked_in_the_kernel(tmp_path: Path) -> None:
+    """In JupyterLab nothing validates before the kernel starts: the notebook itself refuses bad values."""
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(str(notebook_dir() / "00_setup.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"litellm_master_key": "sk-literal-key-123", "timeout_s": "soon"},
+                            kernel_name="python3", progress_bar=False)
+    assert info.value.ename == "ParameterError"
+    assert "takes a reference, not a value" in info.value.evalue and "expected a number" in info.value.evalue
+    assert "sk-literal-key-123" not in info.value.evalue
