@@ -91,7 +91,7 @@ def plan_run(
     file_shared, file_sections = _split_parameters(from_file, notebooks)
     cli = dict(parameters or {})
     declared_anywhere: set[str] = set()
-    plans, problems = [], []
+    plans, problems, refs = [], [], []
     for nb in notebooks:
         specs = read_declarations(nb.path)
         declared_anywhere |= set(specs)
@@ -105,15 +105,14 @@ def plan_run(
             continue
         effective = {name: values.get(name, spec.default) for name, spec in specs.items()}
         plans.append((nb, values, effective))
-    unknown = sorted(set(file_shared) | set(cli)) if not declared_anywhere else sorted(
-        (set(file_shared) | set(cli)) - declared_anywhere)
+        refs += secret_references(specs, effective)
+    unknown = sorted((set(file_shared) | set(cli)) - declared_anywhere)
     if unknown:
         problems.insert(0, f"unknown parameter(s) {', '.join(unknown)}: no selected notebook declares them")
     if problems:
         raise ParameterError("\n".join(problems), hint="see `runbook params NOTEBOOK` for names, types and defaults")
-    for nb, _values, effective in plans:
-        for ref in secret_references(read_declarations(nb.path), effective):
-            ref.resolve()  # registers the value for the leak scan
+    for ref in refs:
+        ref.resolve()  # registers the value for the leak scan
     return plans
 
 
