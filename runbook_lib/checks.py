@@ -122,15 +122,17 @@ def _plain_table(checks: Sequence[Check]) -> str:
     return "\n".join(lines)
 
 
-def display_checks(checks: Sequence[Check] | Check, title: str | None = None) -> None:
-    """Show checks as a table in the notebook and record them machine-readably for the runner."""
+def display_checks(checks: Sequence[Check] | Check, title: str | None = None, *, record: bool = True) -> None:
+    """Show checks as a table in the notebook and, unless ``record=False``, record them machine-readably
+    for the runner (a section may show checks that a later summary records, so each counts once)."""
     items = [checks] if isinstance(checks, Check) else list(checks)
     from IPython.display import display
 
     heading = f"<h4>{html.escape(title)}</h4>" if title else ""
-    bundle = {
+    bundle: dict[str, Any] = {
         "text/plain": redact(_plain_table(items)),
         "text/html": redact(heading + checks_table(items)),
-        CHECKS_MIME: [c.to_dict() for c in items],
     }
+    if record:
+        bundle[CHECKS_MIME] = [c.to_dict() for c in items]
     display(bundle, raw=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..wiring import render_wiring_snippet
 from .apply import Correction, correct_config
 from .config_lint import (
     LoadedConfig,
@@ -16,7 +17,6 @@ from .config_lint import (
 )
 from .display import show_checks, show_text
 from .preflight import check_agentops, check_collector, check_dashboard, check_litellm, network_notes
-from .wiring_snippet import render_wiring_snippet
 
 __all__ = [
     "Correction",

@@ -24,7 +24,7 @@ import yaml
 from ..checks import Check, Severity
 from ..errors import ConfigError
 from ..secrets import redact, remember_secret
-from .wiring_snippet import CALLBACK_REFERENCE, render_wiring_snippet
+from ..wiring import CALLBACK_REFERENCE, render_wiring_snippet
 
 __all__ = [
     "CALLBACK_KEYS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from ..checks import Check, checks_table
+from ..checks import Check, display_checks
 from ..secrets import redact
 
 __all__ = ["show_checks", "show_text"]
@@ -13,12 +13,8 @@ __all__ = ["show_checks", "show_text"]
 
 def show_checks(checks: Sequence[Check], title: str | None = None) -> None:
     """A table of ``checks`` for reading along; ``display_checks`` in the summary is what the
-    runner records (showing them here with that mime type would count them twice)."""
-    from IPython.display import display
-
-    heading = f"<h4>{html.escape(title)}</h4>" if title else ""
-    plain = "\n".join(f"{c.status.symbol} {c.status.value:5} {c.id}: {c.summary}" for c in checks)
-    display({"text/plain": redact(plain), "text/html": redact(heading + checks_table(list(checks)))}, raw=True)
+    runner records (recording them here too would count them twice)."""
+    display_checks(checks, title, record=False)
 
 
 def show_text(text: str, title: str | None = None) -> None:

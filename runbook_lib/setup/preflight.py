@@ -17,8 +17,8 @@ from ..clients.litellm import LiteLLMClient
 from ..errors import SecretReferenceError, ServiceError
 from ..http import container_host_note, display_url, in_container, make_client, request
 from ..secrets import SecretRef
+from ..wiring import CALLBACK_REFERENCE, HANDLER_CLASS_NAME, otlp_traces_url, render_wiring_snippet
 from .config_lint import KNOWN_INTEGRATIONS, callback_entries
-from .wiring_snippet import CALLBACK_REFERENCE, HANDLER_CLASS_NAME, otlp_traces_url, render_wiring_snippet
 
 __all__ = [
     "check_agentops",

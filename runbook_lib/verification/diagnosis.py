@@ -58,7 +58,7 @@ def diagnose(
     """Why spans are missing or incomplete, from evidence; a single passed check when nothing is wrong."""
     missing = trip.missing
     token_check = next((c for c in verification if c.id == "roundtrip.tokens"), None)
-    snippet = render_wiring_snippet(agentops_api_url or "http://agentops-api:8000")
+    snippet = render_wiring_snippet(agentops_api_url)
     findings: list[Check] = []
     if not missing and (token_check is None or token_check.ok):
         return [Check.passed("diagnosis", "Diagnosis", "nothing to diagnose: every span arrived complete")]

@@ -82,7 +82,7 @@ def preflight(
     """Check the proxy, its logger, the AgentOps token and the trace store; never raises for a failure."""
     result = Preflight()
     key = SecretRef.parse(litellm_master_key, name="litellm_master_key")
-    snippet = render_wiring_snippet(agentops_api_url or "http://agentops-api:8000")
+    snippet = render_wiring_snippet(agentops_api_url)
     with LiteLLMClient(litellm_url, key, timeout_s=timeout_s) as proxy:
         try:
             proxy.liveliness()
