@@ -54,6 +54,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import SandboxError
 from ..traces import schema
+from ..traces.schema import quote_identifier, quote_string
 
 __all__ = ["QueryFailed", "QueryResult", "TraceStore", "main", "make_query_handler", "serve"]
 
@@ -190,7 +191,7 @@ class TraceStore:
 
     def setting(self, name: str) -> str:
         """The store's current value of a ClickHouse setting (``system.settings``), e.g. ``enable_http_compression``."""
-        sql = f"SELECT value FROM system.settings WHERE name = {_quote_string(name)}"
+        sql = f"SELECT value FROM system.settings WHERE name = {quote_string(name)}"
         return self._run(sql, "TabSeparatedRaw").data.decode().strip()
 
     def _run(self, sql: str, fmt: str, *, params: Mapping[str, str] | None = None,
@@ -200,16 +201,16 @@ class TraceStore:
             try:
                 try:
                     for name, value in (settings or {}).items():  # one SET each: the failing name is reported
-                        self._session.query(f"SET {_quote_identifier(name)} = {_quote_string(value)}", "TabSeparated")
+                        self._session.query(f"SET {quote_identifier(name)} = {quote_string(value)}", "TabSeparated")
                         changed.append(name)
                     if database:
-                        self._session.query(f"USE {_quote_identifier(database)}", "TabSeparated")
+                        self._session.query(f"USE {quote_identifier(database)}", "TabSeparated")
                     result = self._session.query(sql, fmt, params=dict(params) if params else None)
                 finally:
                     if database:
                         self._session.query("USE default", "TabSeparated")
                     if changed:  # the session is shared: undo this request's settings
-                        self._session.query("SET " + ", ".join(f"{_quote_identifier(n)} = DEFAULT" for n in changed),
+                        self._session.query("SET " + ", ".join(f"{quote_identifier(n)} = DEFAULT" for n in changed),
                                             "TabSeparated")
             except Exception as exc:  # chDB raises ChdbError/RuntimeError with ClickHouse's text
                 raise _query_failed(str(exc)) from None
@@ -230,14 +231,6 @@ def _counter(result: Any, name: str, kind: type = int) -> Any:
         return kind(value() if callable(value) else value)
     except Exception:
         return kind(0)
-
-
-def _quote_identifier(name: str) -> str:
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
-
-
-def _quote_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _query_failed(text: str) -> QueryFailed:

@@ -50,5 +50,15 @@ def create_table_sql(table: str = QUALIFIED) -> str:
     )
 
 
+def quote_string(text: str) -> str:
+    """A ClickHouse string literal (backslash and quote escaped), for the few places a value cannot be bound."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    """A ClickHouse identifier in backquotes."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
 def create_database_sql() -> str:
     return f"CREATE DATABASE IF NOT EXISTS {DATABASE}"

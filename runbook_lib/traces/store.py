@@ -34,6 +34,7 @@ import pandas as pd
 from ..errors import TraceStoreError
 from ..secrets import SecretRef, redact
 from . import schema
+from .schema import quote_string
 
 __all__ = [
     "ChdbFileStore",
@@ -431,10 +432,6 @@ class _ChdbStore(TraceStore):
         self._query(sql, params or {}, "CSV")
 
 
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 _DUMP_FORMATS = {".parquet": "Parquet", ".pq": "Parquet", ".jsonl": "JSONEachRow", ".ndjson": "JSONEachRow",
                  ".json": "JSONEachRow"}
 
@@ -518,8 +515,8 @@ class ChdbFileStore(_ChdbStore):
         return [str(Path(f).resolve()) for f in files]
 
     def _source_expr(self, files: list[str]) -> str:
-        structure = _sql_literal(dump_structure())
-        parts = [f"file({_sql_literal(f)}, {_sql_literal(self.format)}, {structure})" for f in files]
+        structure = quote_string(dump_structure())
+        parts = [f"file({quote_string(f)}, {quote_string(self.format)}, {structure})" for f in files]
         if len(parts) == 1:
             return parts[0]
         return "(" + " UNION ALL ".join(f"SELECT * FROM {p}" for p in parts) + ")"
@@ -561,7 +558,7 @@ class ChdbSessionStore(_ChdbStore):
         if fmt is None:
             raise TraceStoreError(f"cannot tell the format of {path}", hint="use .parquet or .jsonl")
         names = ", ".join(f"`{n}`" for n, _ in schema.COLUMNS)
-        src = f"file({_sql_literal(str(Path(path).resolve()))}, {_sql_literal(fmt)}, {_sql_literal(dump_structure())})"
+        src = f"file({quote_string(str(Path(path).resolve()))}, {quote_string(fmt)}, {quote_string(dump_structure())})"
         self.execute(f"INSERT INTO {schema.QUALIFIED} ({names}) SELECT {names} FROM {src}")
 
     def drop(self) -> None:
