@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..checks import Check
-from ..secrets import SecretRef, redact
+from ..secrets import SecretRef
 from .arrival import latency_frame, plot_latency, verify_spans, wait_for_spans
 from .diagnosis import diagnose
 from .preflight import classify_logger, handler_status_from_active, preflight
@@ -86,7 +86,7 @@ def run_verification(
                     agentops_api_key=agentops_api_key, store=store)
     checks = list(pre.checks)
     if not pre.proxy_ok:
-        return Verification(pre, None, checks)
+        return Verification(pre, None, _redacted(checks))
     run_id, sent = send_requests(litellm_url, litellm_master_key, model, per_kind=requests_per_kind,
                                  failing_model=pre.failing_model)
     checks.append(requests_check(sent))
@@ -95,8 +95,9 @@ def run_verification(
     checks += verified
     checks += diagnose(pre, trip, litellm_url=litellm_url, litellm_master_key=litellm_master_key,
                        agentops_api_url=agentops_api_url, agentops_api_key=agentops_api_key, verification=verified)
-    return Verification(pre, trip, [_redacted(c) for c in checks])
+    return Verification(pre, trip, _redacted(checks))
 
 
-def _redacted(check: Check) -> Check:
-    return Check.from_dict(check.to_dict()) if redact(check.summary) != check.summary else check
+def _redacted(checks: list[Check]) -> list[Check]:
+    """The checks with every known secret removed from every field (``to_dict`` redacts)."""
+    return [Check.from_dict(c.to_dict()) for c in checks]
