@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.plugins.traces",
     "tests.plugins.http_servers",
     "tests.plugins.litellm",
+    "tests.plugins.upstream",
 ]
 
 _state = tempfile.mkdtemp(prefix="runbook-tests-")
