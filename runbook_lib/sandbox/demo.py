@@ -49,16 +49,23 @@ def run_demo(
     state_dir: str | Path = DEMO_STATE_DIR,
     out_dir: str | Path | None = None,
     schema_level: str = "early",
+    store_level: str = "current",
+    agentops_src: str | Path | None = None,
     keep: bool = False,
     seed_traces: int = 2000,
     html: bool = True,
     say: Callable[[str], None] = print,
 ) -> Any:
-    """Bring the sandbox up, run the notebooks in story order, bring it down; return the RunRecord."""
+    """Bring the sandbox up, run the notebooks in story order, bring it down; return the RunRecord.
+
+    ``agentops_src`` runs the real AgentOps API of that checkout instead of the stand-in.
+    """
     from ..runner import run_notebooks
 
-    say(f"sandbox: starting (schema level {schema_level}) in {state_dir}")
-    state = stack.up(state_dir=state_dir, schema_level=schema_level, progress=lambda m: say(f"  {m}"))
+    api = f"upstream API from {agentops_src}" if agentops_src else "API stand-in"
+    say(f"sandbox: starting (schema level {schema_level}, store level {store_level}, {api}) in {state_dir}")
+    state = stack.up(state_dir=state_dir, schema_level=schema_level, store_level=store_level,
+                     agentops_src=agentops_src, progress=lambda m: say(f"  {m}"))
     try:
         for name, svc in sorted(state["services"].items()):
             say(f"  {name:13} {svc['url']}")

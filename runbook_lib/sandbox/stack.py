@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,34 @@ from .egress_trap import read_attempts
 from .litellm_proxy import ANSWER_MODEL, PROXY_MODULE, start_proxy
 from .processes import free_port, is_running, spawn_module, stop_pid, wait_for_http
 
-__all__ = ["DEFAULT_STATE_DIR", "SCHEMA_LEVELS", "down", "load_state", "status", "up"]
+__all__ = [
+    "API_IMPLS",
+    "DEFAULT_STATE_DIR",
+    "SCHEMA_LEVELS",
+    "STORE_LEVELS",
+    "down",
+    "load_state",
+    "provision_store",
+    "start_agentops_api",
+    "status",
+    "stop_service",
+    "up",
+    "wait_for_service",
+]
 
 DEFAULT_STATE_DIR = ".sandbox"
 SCHEMA_LEVELS = ("early", "invites_fixed", "field_guide", "current")
+#: ``bare``: only ``otel_2.otel_traces`` (the field guide's install); ``current``: every object the API uses.
+STORE_LEVELS = ("bare", "current")
+#: The AgentOps API the sandbox runs: the project's stand-in or the real one from a checkout.
+API_IMPLS = ("standin", "upstream")
 STATE_FILE = "state.json"
 PARAMS_FILE = "params.yaml"
 TRAP_MODULE = "runbook_lib.sandbox.egress_trap"
 STORE_MODULE = "runbook_lib.sandbox.trace_store_server"
 API_MODULE = "runbook_lib.sandbox.agentops_api"
+#: How long an API may take to answer /health (upstream's import alone takes 4-9 s on an idle machine).
+API_DEADLINE_S = 180.0
 DATABASE = "agentops"
 #: Processes in stop order (the proxy first: it exports to the store until the end).
 SERVICE_ORDER = ("litellm", "agentops_api", "trace_store", "egress_trap")
@@ -97,16 +116,28 @@ def up(
     state_dir: str | Path = DEFAULT_STATE_DIR,
     schema_level: str = "early",
     *,
+    store_level: str = "current",
+    agentops_src: str | os.PathLike[str] | None = None,
     token_lifetime_s: float | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Start the sandbox; return its state (URLs, pids, secret file paths, timings). No secret values.
 
-    On any failure everything started so far is stopped again and a SandboxError is raised.
+    With ``agentops_src`` the real AgentOps API of that checkout runs instead of the stand-in; a folder
+    that is not a checkout, or a machine without Python 3.12, is refused before anything starts. On any
+    failure everything started so far is stopped again and a SandboxError is raised.
     """
     say = progress or (lambda _msg: None)
     if schema_level not in SCHEMA_LEVELS:
         raise SandboxError(f"unknown schema level {schema_level!r}", hint=f"use one of {', '.join(SCHEMA_LEVELS)}")
+    if store_level not in STORE_LEVELS:
+        raise SandboxError(f"unknown store level {store_level!r}", hint=f"use one of {', '.join(STORE_LEVELS)}")
+    upstream: dict[str, Any] | None = None
+    if agentops_src is not None:
+        from . import upstream_api
+
+        src = upstream_api.check_checkout(agentops_src)
+        upstream = {"src": src, "python": upstream_api.find_python312()}
     state_path = Path(state_dir).absolute()
     if _state_path(state_path).exists():
         old = load_state(state_path)
@@ -114,6 +145,14 @@ def up(
         if still:
             raise SandboxError(f"a sandbox is already running from {state_path} ({', '.join(still)})",
                                hint="run `runbook sandbox down` first, or use another --state-dir")
+    started = time.monotonic()
+    build_s = None
+    if upstream is not None:
+        from . import upstream_api
+
+        t = time.monotonic()
+        upstream["venv"] = upstream_api.build_venv(upstream["src"], python=upstream["python"], progress=say)
+        build_s = round(time.monotonic() - t, 3)
     state_path.mkdir(parents=True, exist_ok=True)
     secrets_dir = state_path / "secrets"
     secrets_dir.mkdir(mode=0o700, exist_ok=True)
@@ -135,13 +174,15 @@ def up(
     files = {name: _secret_file(secrets_dir, name, value) for name, value in values.items()
              if name != "db_password"}
     state: dict[str, Any] = {
-        "state_dir": str(state_path), "schema_level": schema_level, "started_at": time.time(),
-        "services": {}, "postgres": {}, "timings": {}, "status": "starting",
+        "state_dir": str(state_path), "schema_level": schema_level, "store_level": store_level,
+        "started_at": time.time(), "services": {}, "postgres": {}, "timings": {}, "status": "starting",
         "secret_files": {name: str(path) for name, path in files.items()},
     }
-    started = time.monotonic()
+    if build_s is not None:
+        state["timings"]["upstream_venv"] = build_s
     try:
-        _start_all(state, state_path, logs, files, values, schema_level, token_lifetime_s, say)
+        _start_all(state, state_path, logs, files, values, schema_level, store_level, upstream, token_lifetime_s,
+                   say)
     except BaseException:
         say("start-up failed; stopping what was started")
         _stop_all(state)
@@ -183,9 +224,13 @@ def _timed(state: dict[str, Any], name: str, say: Progress) -> Any:
     return _Timer()
 
 
-def _start_all(state: dict[str, Any], state_path: Path, logs: Path, files: dict[str, Path],
-               values: dict[str, str], schema_level: str, token_lifetime_s: float | None, say: Progress) -> None:
+def _start_all(state: dict[str, Any], state_path: Path, logs: Path, files: dict[str, Path], values: dict[str, str],
+               schema_level: str, store_level: str, upstream: dict[str, Any] | None,
+               token_lifetime_s: float | None, say: Progress) -> None:
+    """Start every service. Slow starters overlap: the trace store (chDB) loads while PostgreSQL starts,
+    and the API imports while the store is provisioned and the LiteLLM proxy starts."""
     services = state["services"]
+    timings = state["timings"]
 
     with _timed(state, "egress_trap", say):
         port = free_port()
@@ -197,59 +242,72 @@ def _start_all(state: dict[str, Any], state_path: Path, logs: Path, files: dict[
         _write_state(state_path, state)
         wait_for_http(f"http://127.0.0.1:{port}/", process=proc, log_path=log, name="egress trap", deadline_s=30)
 
+    say("starting trace_store ...")
+    store_started = time.monotonic()
+    otlp_port, http_port = free_port(), free_port()
+    log = logs / "trace_store.log"
+    args = ["--otlp-port", str(otlp_port), "--http-port", str(http_port), "--data", str(state_path / "store"),
+            "--jwt-secret-file", str(files["jwt_secret"]), "--password-file", str(files["store_password"])]
+    if upstream is not None:  # the checkout's migrations create otel_traces themselves
+        args.append("--no-create-schema")
+    store_proc = spawn_module(STORE_MODULE, args, log_path=log, env={"JWT_SECRET": ""})
+    services["trace_store"] = {"pid": store_proc.pid, "port": http_port, "otlp_port": otlp_port,
+                               "url": f"http://127.0.0.1:{http_port}",
+                               "otlp_url": f"http://127.0.0.1:{otlp_port}/v1/traces",
+                               "log": str(log), "expect": STORE_MODULE, "user": "default"}
+    _write_state(state_path, state)
+
+    # PostgreSQL's port is picked now, so the database URL is known before it starts: the upstream API
+    # (slow to import, connects lazily) starts first and imports while everything else comes up.
+    from .postgres import PostgresServer
+
+    # a fresh folder under the temp dir: PostgresServer creates it and hands it to the postgres user
+    pg_base = Path(tempfile.gettempdir()) / f"runbook-sandbox-pg-{uuid.uuid4().hex[:10]}"
+    server = PostgresServer(pg_base / "data", free_port(), password=values["db_password"])
+    state["postgres"] = {"base_dir": str(pg_base), "data_dir": str(server.data_dir), "log": str(server.log_path)}
+    dsn = server.dsn(DATABASE)
+    files["database_url"] = _secret_file(state_path / "secrets", "database_url", dsn)
+    state["secret_files"]["database_url"] = str(files["database_url"])
+    _write_state(state_path, state)
+
+    impl = "upstream" if upstream is not None else "standin"
+    api_started = 0.0
+
+    def start_api() -> None:
+        nonlocal api_started
+        say("starting agentops_api ...")
+        api_started = time.monotonic()
+        services["agentops_api"] = start_agentops_api(
+            state, impl, src=upstream["src"] if upstream else None, venv=upstream["venv"] if upstream else None,
+            logs_dir=logs, token_lifetime_s=token_lifetime_s, wait=False)
+        _write_state(state_path, state)
+
+    if impl == "upstream":
+        start_api()
+
     with _timed(state, "postgres", say):
         from .agentops_db import build_agentops_db
-        from .postgres import PostgresServer
 
-        # a fresh folder under the temp dir: PostgresServer creates it and hands it to the postgres user
-        pg_base = Path(tempfile.gettempdir()) / f"runbook-sandbox-pg-{uuid.uuid4().hex[:10]}"
-        server = PostgresServer(pg_base / "data", password=values["db_password"])
-        state["postgres"] = {"base_dir": str(pg_base), "data_dir": str(server.data_dir),
-                             "log": str(server.log_path)}
-        _write_state(state_path, state)
         server.start()
         server.detach()
         state["postgres"].update({"port": server.port, "pid": server.pid})
         _write_state(state_path, state)
         server.create_database(DATABASE)
-        dsn = server.dsn(DATABASE)
         seed = build_agentops_db(dsn, schema_level, api_key=values["api_key"], prem_status="enterprise")
-        files["database_url"] = _secret_file(state_path / "secrets", "database_url", dsn)
-        state["secret_files"]["database_url"] = str(files["database_url"])
         state["seed"] = {"project_id": seed.project_id, "org_id": seed.org_id, "user_email": seed.user_email,
                          "level": seed.level}
 
-    with _timed(state, "trace_store", say):
-        otlp_port, http_port = free_port(), free_port()
-        log = logs / "trace_store.log"
-        args = ["--otlp-port", str(otlp_port), "--http-port", str(http_port), "--data", str(state_path / "store"),
-                "--jwt-secret-file", str(files["jwt_secret"]), "--password-file", str(files["store_password"])]
-        proc = spawn_module(STORE_MODULE, args, log_path=log, env={"JWT_SECRET": ""})
-        services["trace_store"] = {"pid": proc.pid, "port": http_port, "otlp_port": otlp_port,
-                                   "url": f"http://127.0.0.1:{http_port}",
-                                   "otlp_url": f"http://127.0.0.1:{otlp_port}/v1/traces",
-                                   "log": str(log), "expect": STORE_MODULE, "user": "default"}
-        _write_state(state_path, state)
-        wait_for_http(f"http://127.0.0.1:{http_port}/ping", process=proc, log_path=log, name="trace store",
-                      deadline_s=90)
-        wait_for_http(f"http://127.0.0.1:{otlp_port}/", process=proc, log_path=log, name="collector",
-                      deadline_s=30)
+    if impl == "standin":
+        start_api()
 
-    with _timed(state, "agentops_api", say):
-        port = free_port()
-        log = logs / "agentops_api.log"
-        store = services["trace_store"]
-        args = ["--port", str(port), "--database-url-file", str(files["database_url"]),
-                "--jwt-secret-file", str(files["jwt_secret"]), "--trace-store-url", store["url"],
-                "--trace-store-user", "default", "--trace-store-password-file", str(files["store_password"])]
-        if token_lifetime_s is not None:
-            args += ["--token-lifetime-s", str(token_lifetime_s)]
-        proc = spawn_module(API_MODULE, args, log_path=log, env={"JWT_SECRET_KEY": "", "AGENTOPS_DATABASE_URL": ""})
-        services["agentops_api"] = {"pid": proc.pid, "port": port, "url": f"http://127.0.0.1:{port}",
-                                    "log": str(log), "expect": API_MODULE}
+    wait_for_http(f"http://127.0.0.1:{http_port}/ping", process=store_proc, log_path=log, name="trace store",
+                  deadline_s=90)
+    wait_for_http(f"http://127.0.0.1:{otlp_port}/", process=store_proc, log_path=log, name="collector",
+                  deadline_s=30)
+    timings["trace_store"] = round(time.monotonic() - store_started, 3)
+    with _timed(state, "store_provisioning", say):
+        state["store_objects"] = provision_store(state, store_level, src=upstream["src"] if upstream else None)
         _write_state(state_path, state)
-        wait_for_http(f"http://127.0.0.1:{port}/health", process=proc, log_path=log,
-                      name="AgentOps API stand-in", deadline_s=90)
 
     with _timed(state, "litellm", say):
         proxy = start_proxy(
@@ -264,6 +322,137 @@ def _start_all(state: dict[str, Any], state_path: Path, logs: Path, files: dict[
                                "expect": PROXY_MODULE, "config": str(proxy.config_path),
                                "startup_s": round(proxy.startup_s, 3)}
         _write_state(state_path, state)
+
+    say("waiting for agentops_api ...")
+    wait_for_service(services["agentops_api"])
+    timings["agentops_api"] = round(time.monotonic() - api_started, 3)
+
+
+def _store_client(state: dict[str, Any]) -> Any:
+    from ..traces.store import ClickHouseHttpStore
+
+    svc = state["services"]["trace_store"]
+    password = f"file:{state['secret_files']['store_password']}"
+    return ClickHouseHttpStore(svc["url"], svc.get("user", "default"), password)
+
+
+def provision_store(state: dict[str, Any], store_level: str, *, src: str | os.PathLike[str] | None = None
+                    ) -> list[str]:
+    """Create the trace store's objects for ``store_level``; return the objects created.
+
+    Without ``src`` (stand-in mode) the store already has ``otel_traces`` and ``current`` adds the
+    project's :mod:`~runbook_lib.traces.dashboard_objects` and their price rows. With ``src`` (real mode)
+    the store starts empty and the checkout's ``app/clickhouse/migrations`` are applied in order: at
+    ``bare`` only the statements touching ``otel_2.otel_traces``, at ``current`` all of them, each
+    dictionary's ClickHouse source pointed at the store itself.
+    """
+    from ..traces import schema
+
+    if store_level not in STORE_LEVELS:
+        raise SandboxError(f"unknown store level {store_level!r}", hint=f"use one of {', '.join(STORE_LEVELS)}")
+    store = _store_client(state)
+    try:
+        if src is None:
+            if store_level == "bare":
+                return [schema.QUALIFIED]
+            from ..traces import dashboard_objects
+
+            for sql in dashboard_objects.create_statements(schema.DATABASE) + dashboard_objects.price_statements(
+                    schema.DATABASE):
+                store.execute(sql)
+            return [schema.QUALIFIED] + [obj.qualified(schema.DATABASE) for obj in dashboard_objects.OBJECTS]
+        from ..traces import clickhouse_migrations as migrations
+
+        plan = migrations.read_plan(src)
+        if store_level == "bare":
+            plan = plan.only([schema.QUALIFIED])
+        for database in plan.databases():  # the migrations assume their database exists
+            store.execute(f"CREATE DATABASE IF NOT EXISTS {schema.quote_identifier(database)}")
+        migrations.apply_plan(plan, store.execute, transform=migrations.point_dictionaries_at_local_store)
+        return plan.created()
+    finally:
+        store.close()
+
+
+def start_agentops_api(
+    state: dict[str, Any],
+    impl: str = "standin",
+    *,
+    src: str | os.PathLike[str] | None = None,
+    venv: str | os.PathLike[str] | None = None,
+    logs_dir: str | os.PathLike[str] | None = None,
+    name: str = "agentops_api",
+    env_overrides: Mapping[str, str] | None = None,
+    token_lifetime_s: float | None = None,
+    workers: int = 1,
+    wait: bool = True,
+) -> dict[str, Any]:
+    """Start an AgentOps API (``impl`` standin or upstream) on a free port against the sandbox of ``state``
+    (its database URL file, JWT secret file and trace store); return its service record
+    (``impl, pid, port, url, log, expect``, and for upstream ``src, commit``).
+
+    Usable for a second API beside a running sandbox (give another ``name``: the log is ``<name>.log``
+    in ``logs_dir``, default the sandbox's logs folder). ``venv`` defaults to the cached build for
+    ``src``. With ``wait`` it returns once the API answers ``/health``; stop it with :func:`stop_service`.
+    """
+    if impl not in API_IMPLS:
+        raise SandboxError(f"unknown AgentOps API implementation {impl!r}", hint=f"use one of {', '.join(API_IMPLS)}")
+    files = state["secret_files"]
+    store = state["services"]["trace_store"]
+    logs = Path(logs_dir) if logs_dir else Path(state["state_dir"]) / "logs"
+    log = logs / f"{name}.log"
+    port = free_port()
+    if impl == "standin":
+        args = ["--port", str(port), "--database-url-file", files["database_url"],
+                "--jwt-secret-file", files["jwt_secret"], "--trace-store-url", store["url"],
+                "--trace-store-user", store.get("user", "default"),
+                "--trace-store-password-file", files["store_password"]]
+        if token_lifetime_s is not None:
+            args += ["--token-lifetime-s", str(token_lifetime_s)]
+        env = {"JWT_SECRET_KEY": "", "AGENTOPS_DATABASE_URL": "", **(env_overrides or {})}
+        proc = spawn_module(API_MODULE, args, log_path=log, env=env)
+        record: dict[str, Any] = {"impl": "standin", "pid": proc.pid, "port": port,
+                                  "url": f"http://127.0.0.1:{port}", "log": str(log), "expect": API_MODULE,
+                                  "name": "AgentOps API stand-in"}
+    else:
+        from . import upstream_api
+
+        if src is None:
+            raise SandboxError("the upstream AgentOps API needs its checkout",
+                               hint="pass src (or --agentops-src / AGENTOPS_SRC)")
+        root = upstream_api.check_checkout(src)
+        venv_dir = Path(venv) if venv else upstream_api.build_venv(root)
+        env = upstream_api.api_env(
+            venv=venv_dir, port=port, database_url=_read_file(files["database_url"]),
+            jwt_secret=_read_file(files["jwt_secret"]),
+            store_url=store["url"], store_user=store.get("user", "default"),
+            store_password=_read_file(files["store_password"]))
+        env.update(env_overrides or {})
+        python, args = upstream_api.api_command(venv_dir, port, workers=workers)
+        proc = spawn_module("uvicorn", args, log_path=log, env=env, cwd=root / upstream_api.API_DIR, python=python)
+        record = {"impl": "upstream", "pid": proc.pid, "port": port, "url": f"http://127.0.0.1:{port}",
+                  "log": str(log), "expect": upstream_api.API_APP, "src": str(root),
+                  "commit": upstream_api.checkout_commit(root), "venv": str(venv_dir), "workers": workers,
+                  "name": "AgentOps API (upstream)"}
+    if wait:
+        wait_for_service(record)
+    return record
+
+
+def wait_for_service(record: Mapping[str, Any], *, path: str = "/health", deadline_s: float = API_DEADLINE_S
+                     ) -> float:
+    """Wait until the service of ``record`` answers ``path``; SandboxError with its log tail otherwise."""
+    return wait_for_http(record["url"] + path, pid=record["pid"], log_path=record.get("log"),
+                         name=record.get("name") or record["url"], deadline_s=deadline_s)
+
+
+def stop_service(record: Mapping[str, Any], *, grace_s: float = 10.0) -> bool:
+    """Stop the process of a service record and every process of its group (uvicorn workers included)."""
+    return stop_pid(record.get("pid"), grace_s=grace_s, expect=record.get("expect"))
+
+
+def _read_file(path: str | os.PathLike[str]) -> str:
+    return Path(path).read_text(encoding="utf-8").strip()
 
 
 def _write_params(state_path: Path, state: dict[str, Any], files: dict[str, Path]) -> Path:
@@ -361,16 +550,21 @@ def _probe(url: str) -> bool:
 
 
 def status(state_dir: str | Path = DEFAULT_STATE_DIR) -> dict[str, Any]:
-    """Per service: pid, URL, whether the process runs and whether it answers; plus egress attempts."""
+    """Per service: pid, URL, whether the process runs and whether it answers (for the AgentOps API also
+    ``impl`` standin|upstream and, for upstream, ``src`` and ``commit``); the schema and store levels;
+    plus egress attempts."""
     state = load_state(state_dir)
     health = {"litellm": "/health/liveliness", "agentops_api": "/health", "trace_store": "/ping",
               "egress_trap": "/"}
     out: dict[str, Any] = {"state_dir": state.get("state_dir"), "schema_level": state.get("schema_level"),
-                           "status": state.get("status"), "params_file": state.get("params_file"), "services": {}}
+                           "store_level": state.get("store_level", "bare"), "status": state.get("status"),
+                           "params_file": state.get("params_file"), "services": {}}
     for name, svc in state.get("services", {}).items():
         alive = is_running(svc.get("pid"), expect=svc.get("expect"))
         out["services"][name] = {"pid": svc.get("pid"), "url": svc.get("url"), "running": alive,
                                  "answers": alive and _probe(svc["url"] + health.get(name, "/"))}
+        if "impl" in svc:  # which AgentOps API runs
+            out["services"][name].update({k: svc.get(k) for k in ("impl", "src", "commit") if k in svc})
     pg = state.get("postgres") or {}
     if pg:
         pid = _postgres_pid(pg)
