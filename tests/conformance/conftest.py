@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from runbook_lib.sandbox import processes
 from tests.plugins.agentops_standin import StandinStore
 
 API_MODULE = "runbook_lib.sandbox.agentops_api"
@@ -71,69 +70,44 @@ def conformance_store(start_trace_store: Callable[..., StandinStore], agentops_s
 
 
 @pytest.fixture(scope="session")
-def start_upstream_api(agentops_src: Path, upstream_venv: Path, conformance_dir: Path
-                       ) -> Iterator[Callable[..., tuple[str, Path, int]]]:
-    """Factory: start the real API over a DSN and a store; returns (url, log path, pid)."""
-    from runbook_lib.sandbox.upstream_api import API_DIR, api_command, api_env
-
-    started: list[int] = []
-
-    def start(dsn: str, jwt_secret: str | None, store: StandinStore, *, wait: bool = True
-              ) -> tuple[str, Path, int]:
-        port = processes.free_port()
-        env = api_env(port=port, database_url=dsn, jwt_secret=jwt_secret or "", store_url=store.query_url,
-                      store_user=store.user, store_password=store.password)
-        if jwt_secret is None:
-            env["JWT_SECRET_KEY"] = ""
-        python, args = api_command(upstream_venv, port)
-        log = conformance_dir / f"upstream-{uuid.uuid4().hex[:8]}.log"
-        proc = processes.spawn_module("uvicorn", args, log_path=log, env=env, cwd=agentops_src / API_DIR,
-                                      python=python)
-        started.append(proc.pid)
-        if wait:
-            processes.wait_for_http(f"http://127.0.0.1:{port}/health", process=proc, log_path=log,
-                                    name="upstream AgentOps API", deadline_s=180)
-        return f"http://127.0.0.1:{port}", log, proc.pid
-
-    yield start
-    for pid in started:
-        processes.stop_pid(pid, grace_s=10)
-
-
-@pytest.fixture(scope="session")
-def api_pair(pg_server: Any, conformance_dir: Path, conformance_store: StandinStore,
-             start_upstream_api: Callable[..., tuple[str, Path, int]]) -> Iterator[Callable[..., ApiPair]]:
-    """Factory ``api_pair(level, *, prem_status="pro")``: a fresh database and both APIs over it."""
+def api_pair(pg_server: Any, conformance_dir: Path, conformance_store: StandinStore, agentops_src: Path,
+             upstream_venv: Path) -> Iterator[Callable[..., ApiPair]]:
+    """Factory ``api_pair(level, *, prem_status="pro", store=None)``: a fresh database and both APIs over it
+    (and over ``store``, default the session's ``current`` store), started by the sandbox's own
+    :func:`runbook_lib.sandbox.stack.start_agentops_api`."""
     from runbook_lib.sandbox.agentops_db import build_agentops_db
+    from runbook_lib.sandbox.stack import start_agentops_api, stop_service
 
-    started: list[int] = []
+    started: list[dict[str, Any]] = []
     databases: list[str] = []
     jwt_secret = "conformance-jwt-" + secrets.token_urlsafe(32)
     secret_file = _private(conformance_dir / "jwt_secret", jwt_secret)
-    store_pw = _private(conformance_dir / "store_password", conformance_store.password)
 
-    def make(level: str = "current", *, prem_status: str = "pro") -> ApiPair:
+    def make(level: str = "current", *, prem_status: str = "pro", store: StandinStore | None = None) -> ApiPair:
+        store = store or conformance_store
         name = f"conf_{level}_{uuid.uuid4().hex[:8]}"
         pg_server.create_database(name)
         databases.append(name)
         dsn = pg_server.dsn(name)
         seed = build_agentops_db(dsn, level, prem_status=prem_status)
-        upstream_url, upstream_log, _ = start_upstream_api(dsn, jwt_secret, conformance_store)
-        port = processes.free_port()
-        log = conformance_dir / f"{name}.standin.log"
-        args = ["--port", str(port), "--database-url-file", str(_private(conformance_dir / f"{name}.dsn", dsn)),
-                "--jwt-secret-file", str(secret_file), "--trace-store-url", conformance_store.query_url,
-                "--trace-store-user", conformance_store.user, "--trace-store-password-file", str(store_pw)]
-        proc = processes.spawn_module(API_MODULE, args, log_path=log, env={"JWT_SECRET_KEY": ""})
-        started.append(proc.pid)
-        processes.wait_for_http(f"http://127.0.0.1:{port}/health", process=proc, log_path=log,
-                                name="AgentOps API stand-in", deadline_s=60)
-        return ApiPair(standin=f"http://127.0.0.1:{port}", upstream=upstream_url, standin_log=log,
-                       upstream_log=upstream_log, dsn=dsn, db_name=name, seed=seed, jwt_secret=jwt_secret,
-                       level=level)
+        state = {"state_dir": str(conformance_dir),
+                 "secret_files": {"database_url": str(_private(conformance_dir / f"{name}.dsn", dsn)),
+                                  "jwt_secret": str(secret_file),
+                                  "store_password": str(_private(conformance_dir / f"{name}.store",
+                                                                 store.password))},
+                 "services": {"trace_store": {"url": store.query_url, "user": store.user}}}
+        records = {}
+        for impl in ("upstream", "standin"):
+            record = start_agentops_api(state, impl, src=agentops_src, venv=upstream_venv,
+                                        logs_dir=conformance_dir, name=f"{name}.{impl}")
+            started.append(record)
+            records[impl] = record
+        return ApiPair(standin=records["standin"]["url"], upstream=records["upstream"]["url"],
+                       standin_log=Path(records["standin"]["log"]), upstream_log=Path(records["upstream"]["log"]),
+                       dsn=dsn, db_name=name, seed=seed, jwt_secret=jwt_secret, level=level)
 
     yield make
-    for pid in started:
-        processes.stop_pid(pid, expect=API_MODULE)
+    for record in started:
+        stop_service(record)
     for name in databases:
         pg_server.drop_database(name)
