@@ -111,9 +111,10 @@ def _python_version(python: str) -> tuple[int, int] | None:
 
 
 def _candidates() -> list[str]:
-    found: list[str] = []
+    """AGENTOPS_PYTHON alone when set (an explicit choice), else every place a Python 3.12 may be."""
     if os.environ.get("AGENTOPS_PYTHON"):
-        found.append(os.environ["AGENTOPS_PYTHON"])
+        return [os.environ["AGENTOPS_PYTHON"]]
+    found: list[str] = []
     if sys.version_info[:2] == (3, 12):
         found.append(sys.executable)
     for name in ("python3.12",):
@@ -133,8 +134,9 @@ def _candidates() -> list[str]:
 
 
 def find_python312(candidates: Sequence[str] | None = None) -> str:
-    """The first Python 3.12 among ``candidates`` (default: AGENTOPS_PYTHON, ``python3.12`` on PATH,
-    pyenv versions, ``uv python find``); SandboxError saying what to install when there is none."""
+    """The first Python 3.12 among ``candidates`` (default: AGENTOPS_PYTHON alone when set, else this
+    interpreter, ``python3.12`` on PATH, pyenv versions, ``uv python find``); SandboxError saying what to
+    install when there is none."""
     tried: list[str] = []
     for python in candidates if candidates is not None else _candidates():
         if python in tried:
