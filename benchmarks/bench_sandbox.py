@@ -4,18 +4,22 @@ Each figure is printed beside its floor measured in the same run:
 
 - cold start of the whole sandbox (to every service answering) vs the LiteLLM proxy's own start-up
   (launch -> first answer of /health/liveliness), the slowest part and the floor of any stack with it;
+- with ``AGENTOPS_SRC`` set (an AgentOps checkout): cold start in real mode (the upstream API) with the
+  first build of its virtual environment (in a fresh cache folder) and with that build cached, each beside
+  the stand-in's cold start;
 - round-trip verification time per request (request sent through the proxy -> span visible in the trace
   store) vs a direct OTLP post of one span to the collector -> visible in the store (no proxy, no
   exporter batch delay);
 - collector ingest rate in spans per second (batches of ``--batch`` spans posted as protobuf with a
   token, until the store counts them all).
 
-    python benchmarks/bench_sandbox.py [--requests 3] [--spans 5000] [--batch 500]
+    python benchmarks/bench_sandbox.py [--requests 3] [--spans 5000] [--batch 500] [--agentops-src PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -76,12 +80,49 @@ def wait_count(store: ClickHouseHttpStore, marker: str, expected: int, deadline_
     return time.monotonic() - start
 
 
+def real_mode_cold_starts(src: str, standin_s: float) -> None:
+    """Cold start with the upstream API: first build (fresh cache) and cached, beside the stand-in's."""
+    import subprocess
+
+    from runbook_lib.sandbox.upstream_api import find_uv
+
+    cache = Path(tempfile.mkdtemp(prefix="bench-upstream-cache-"))
+    saved = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "UV_CACHE_DIR")}
+    # uv's own package cache stays where it is (it also follows XDG_CACHE_HOME): the first build is
+    # "first" for the sandbox, not a download of every package
+    uv_cache = subprocess.run([find_uv(), "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
+    os.environ["UV_CACHE_DIR"] = uv_cache
+    os.environ["XDG_CACHE_HOME"] = str(cache)  # where build_venv keeps the venv: fresh for the first build
+    try:
+        for label in ("first build", "cached"):
+            state_dir = Path(tempfile.mkdtemp(prefix="bench-sandbox-real-")) / ".sandbox"
+            started = time.monotonic()
+            state = stack.up(state_dir, "current", agentops_src=src)
+            cold = time.monotonic() - started
+            stack.down(state_dir, purge=True)
+            build = state["timings"].get("upstream_venv", 0.0)
+            print(f"cold start, real API ({label:11}): {cold:7.2f} s   vs stand-in {cold / standin_s:5.2f}x "
+                  f"({cold - standin_s:+.2f} s; venv build {build:.2f} s, API to /health "
+                  f"{state['timings']['agentops_api']:.2f} s)")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        import shutil
+
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3, help="requests per kind for the round trip")
     parser.add_argument("--spans", type=int, default=5000, help="spans for the ingest rate")
     parser.add_argument("--batch", type=int, default=500, help="spans per OTLP request")
     parser.add_argument("--direct", type=int, default=5, help="direct single-span posts (the floor)")
+    parser.add_argument("--agentops-src", default=os.environ.get("AGENTOPS_SRC"),
+                        help="AgentOps checkout for the real-mode cold starts (default: $AGENTOPS_SRC)")
     args = parser.parse_args()
 
     state_dir = Path(tempfile.mkdtemp(prefix="bench-sandbox-")) / ".sandbox"
@@ -91,7 +132,7 @@ def main() -> None:
     try:
         svc = state["services"]
         proxy_start = svc["litellm"]["startup_s"]
-        print(f"cold start to all services ready : {cold:7.2f} s")
+        print(f"cold start to all services ready : {cold:7.2f} s   (stand-in API)")
         print(f"  floor: LiteLLM proxy start-up  : {proxy_start:7.2f} s   ratio {cold / proxy_start:5.2f}x")
         print("  parts: " + ", ".join(f"{k} {v:.2f} s" for k, v in state["timings"].items() if k != "total_s"))
 
@@ -138,6 +179,10 @@ def main() -> None:
         store.close()
     finally:
         stack.down(state_dir, purge=True)
+    if args.agentops_src:
+        real_mode_cold_starts(args.agentops_src, cold)
+    else:
+        print("cold start, real API              : not run (set AGENTOPS_SRC to an AgentOps checkout)")
 
 
 if __name__ == "__main__":

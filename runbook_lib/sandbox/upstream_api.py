@@ -47,6 +47,7 @@ __all__ = [
     "check_checkout",
     "checkout_commit",
     "find_python312",
+    "find_uv",
     "lock_key",
     "pycache_dir",
     "venv_python",
@@ -123,7 +124,7 @@ def _candidates() -> list[str]:
             found.append(path)
     pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
     found += [str(p) for p in sorted((pyenv_root / "versions").glob("3.12*/bin/python3.12"), reverse=True)]
-    uv = _find_uv(required=False)
+    uv = find_uv(required=False)
     if uv:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             done = subprocess.run([uv, "python", "find", "--no-python-downloads", "3.12"], capture_output=True,
@@ -148,7 +149,8 @@ def find_python312(candidates: Sequence[str] | None = None) -> str:
                        + (f" (tried {', '.join(tried)})" if tried else ""), hint=INSTALL_PYTHON_HINT)
 
 
-def _find_uv(*, required: bool = True) -> str | None:
+def find_uv(*, required: bool = True) -> str | None:
+    """The ``uv`` beside this interpreter (the Makefile installs it into .venv) or on PATH."""
     here = Path(sys.executable).with_name("uv")
     if here.exists():
         return str(here)
@@ -200,7 +202,7 @@ def build_venv(
         if (target / COMPLETE_MARK).exists():  # another process built it while we waited
             return target
         python = python or find_python312()
-        uv = _find_uv()
+        uv = find_uv()
         assert uv is not None
         say(f"building the AgentOps API environment for {root} (once per uv.lock) ...")
         started = time.monotonic()
