@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .checks import CHECKS_MIME, Check, Severity, Status, display_checks, verdict_of
+from .display import show_checks, show_verdict
 from .errors import (
     ConfigError,
     DatabaseError,
@@ -97,6 +98,8 @@ __all__ = [
     "run_notebooks",
     "run_repair",
     "run_verification",
+    "show_checks",
+    "show_verdict",
     "store_from_params",
     "validate_parameters",
     "verdict_of",

@@ -1,17 +1,16 @@
-"""Check results: what every runbook step reports, rendered as a table and recorded for the runner."""
+"""Check results: what every runbook step reports (shown by :mod:`runbook_lib.display`, recorded for the runner)."""
 
 from __future__ import annotations
 
-import html
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
 from .secrets import redact
 
-__all__ = ["CHECKS_MIME", "Check", "Severity", "Status", "display_checks", "verdict_of", "checks_table"]
+__all__ = ["CHECKS_MIME", "Check", "Severity", "Status", "display_checks", "verdict_of"]
 
 CHECKS_MIME = "application/vnd.agentops-runbook.checks+json"
 
@@ -72,6 +71,22 @@ class Check:
     def skipped(cls, id: str, title: str, reason: str, **kw: Any) -> Check:
         return cls(id, title, Status.SKIP, severity=kw.pop("severity", Severity.MINOR), summary=reason, **kw)
 
+    @classmethod
+    def from_error(cls, id: str, title: str, exc: BaseException, *, status: Status | str = Status.FAIL,
+                   severity: Severity | str = Severity.MAJOR, more_remedy: str = "",
+                   evidence: Any = None) -> Check:
+        """The check for an expected error: its message as the summary, its ``hint`` (plus
+        ``more_remedy``) as the remedy, known secrets redacted from both. Errors outside the
+        :class:`~runbook_lib.errors.RunbookError` tree give their first line. A ``status_code``
+        (services) joins the evidence."""
+        message = getattr(exc, "message", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        remedy = " ".join(p for p in ((getattr(exc, "hint", None) or "").strip(), more_remedy.strip()) if p)
+        data = dict(evidence or {})
+        if hasattr(exc, "status_code"):
+            data = {"status_code": exc.status_code, **data}  # type: ignore[attr-defined]
+        return cls(id, title, Status(status), severity=Severity(severity), summary=redact(message),
+                   remedy=redact(remedy), evidence=json.loads(redact(json.dumps(data, default=str))))
+
     @property
     def ok(self) -> bool:
         return self.status in (Status.PASS, Status.WARN, Status.SKIP)
@@ -93,46 +108,8 @@ def verdict_of(checks: Iterable[Check]) -> str:
     return "failed" if any(c.status in (Status.FAIL, Status.ERROR) for c in checks) else "passed"
 
 
-def _cell_text(text: str) -> str:
-    """Escaped text; multi-line text (YAML snippets, SQL) keeps its lines in a <pre> block."""
-    if "\n" in text.strip():
-        return f'<pre style="white-space:pre-wrap;margin:0">{html.escape(text.strip())}</pre>'
-    return html.escape(text)
+def display_checks(checks: Any, title: str | None = None, *, record: bool = True) -> None:
+    """Deprecated alias of :func:`runbook_lib.display.show_checks` (kept while notebooks move over)."""
+    from .display import show_checks
 
-
-def checks_table(checks: Sequence[Check]) -> str:
-    """An HTML table of checks: status symbol, title, summary, remedy."""
-    rows = []
-    for c in checks:
-        rows.append(
-            f'<tr class="check-{c.status.value}"><td title="{c.status.value}">{c.status.symbol} {c.status.value}</td>'
-            f"<td>{html.escape(c.severity.value)}</td><td><b>{html.escape(c.title)}</b><br>"
-            f"<code>{html.escape(c.id)}</code></td><td>{_cell_text(c.summary)}</td>"
-            f"<td>{_cell_text(c.remedy)}</td></tr>"
-        )
-    return (
-        '<table class="runbook-checks"><thead><tr><th>status</th><th>severity</th><th>check</th>'
-        "<th>summary</th><th>remedy</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-    )
-
-
-def _plain_table(checks: Sequence[Check]) -> str:
-    lines = [f"{c.status.symbol} {c.status.value:5} {c.id}: {c.summary}" for c in checks]
-    lines += [f"    fix ({c.id}): {c.remedy}" for c in checks if c.remedy and not c.ok]
-    return "\n".join(lines)
-
-
-def display_checks(checks: Sequence[Check] | Check, title: str | None = None, *, record: bool = True) -> None:
-    """Show checks as a table in the notebook and, unless ``record=False``, record them machine-readably
-    for the runner (a section may show checks that a later summary records, so each counts once)."""
-    items = [checks] if isinstance(checks, Check) else list(checks)
-    from IPython.display import display
-
-    heading = f"<h4>{html.escape(title)}</h4>" if title else ""
-    bundle: dict[str, Any] = {
-        "text/plain": redact(_plain_table(items)),
-        "text/html": redact(heading + checks_table(items)),
-    }
-    if record:
-        bundle[CHECKS_MIME] = [c.to_dict() for c in items]
-    display(bundle, raw=True)
+    show_checks(checks, title, record=record)

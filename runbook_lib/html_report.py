@@ -8,7 +8,8 @@ from typing import Any
 
 import nbformat
 
-from .checks import Check, checks_table
+from .checks import Check
+from .display import checks_html
 
 __all__ = ["render_html"]
 
@@ -74,7 +75,7 @@ def render_html(
         f"<p>run <code>{html.escape(run_id)}</code> · {duration_s:.1f} s</p>"
         + (f"<p><b>execution error:</b> <code>{html.escape(error)}</code></p>" if error else "")
         + "<h3>Checks</h3>"
-        + (checks_table([Check.from_dict(c) for c in checks]) if checks else "<p>No checks were recorded.</p>")
+        + (checks_html([Check.from_dict(c) for c in checks]) if checks else "<p>No checks were recorded.</p>")
         + "<h3>Parameters</h3>"
         + _params_table(parameters)
         + "</div>"

@@ -28,6 +28,7 @@ from .secrets import REFERENCE_FORMS, SecretRef, is_reference
 __all__ = [
     "ParamSpec",
     "check_parameters",
+    "coerce_parameters",
     "load_params_file",
     "read_declarations",
     "secret_references",
@@ -191,10 +192,12 @@ def _check_dsn(ref: SecretRef) -> str | None:
 
 
 def validate_parameters(
-    specs: Mapping[str, ParamSpec], given: Mapping[str, Any], *, notebook: str = "notebook"
+    specs: Mapping[str, ParamSpec], given: Mapping[str, Any], *, notebook: str = "notebook",
+    with_defaults: bool = False,
 ) -> dict[str, Any]:
-    """Validate ``given`` against ``specs``; return the coerced values. Raises one ParameterError
-    listing every problem (unknown names, wrong types, malformed URLs/DSNs, missing values)."""
+    """Validate ``given`` against ``specs``; return the coerced values (of every declared parameter
+    with ``with_defaults``, else of the given ones). Raises one ParameterError listing every problem
+    (unknown names, wrong types, malformed URLs/DSNs, missing values)."""
     problems: list[str] = []
     values: dict[str, Any] = {}
     for name in given:
@@ -213,7 +216,7 @@ def validate_parameters(
                 problems.append(f"{name}: {ref} does not resolve (variable unset or file missing)")
             elif ref.exists() and spec.type_name == "DsnSecret" and (reason := _check_dsn(ref)):
                 problems.append(f"{name}: {reason}")
-        if explicit:
+        if explicit or with_defaults:
             values[name] = value
     if problems:
         raise ParameterError(
@@ -223,18 +226,30 @@ def validate_parameters(
     return values
 
 
-def check_parameters(notebook: str, namespace: Mapping[str, Any]) -> None:
-    """Validate a notebook's parameters as they stand in a live kernel (JupyterLab), by the runner's rules.
+def coerce_parameters(specs: Mapping[str, ParamSpec], namespace: Mapping[str, Any], *,
+                      notebook: str = "notebook") -> dict[str, Any]:
+    """Every declared parameter, coerced, as it stands in ``namespace`` (a live kernel's globals).
 
-    Each notebook calls this right after its parameters cell, so an operator who edits the cell by hand
-    gets the same message the runner gives. Values equal to their default count as not given.
+    The same rules as the runner: a value equal to its default counts as not given (so an unset
+    default secret reference is not an error); other names in ``namespace`` are ignored. The result is
+    what ``runbook run`` would leave in the kernel (``"false"`` for a bool becomes ``False``).
     """
+    given = {name: namespace[name] for name, spec in specs.items()
+             if name in namespace and not _same(namespace[name], spec.default)}
+    return validate_parameters(specs, given, notebook=notebook, with_defaults=True)
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Equal and of the same type (``"5"`` is not the default ``5``: it still needs coercing)."""
+    return type(value) is type(default) and value == default
+
+
+def check_parameters(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a notebook's parameters as they stand in a live kernel by the runner's rules; return
+    every declared parameter coerced (see :func:`coerce_parameters`)."""
     from .notebooks import find_notebook
 
-    specs = read_declarations(find_notebook(notebook).path)
-    given = {name: namespace[name] for name, spec in specs.items()
-             if name in namespace and namespace[name] != spec.default}
-    validate_parameters(specs, given, notebook=notebook)
+    return coerce_parameters(read_declarations(find_notebook(notebook).path), namespace, notebook=notebook)
 
 
 def secret_references(specs: Mapping[str, ParamSpec], values: Mapping[str, Any]) -> list[SecretRef]:
