@@ -1,7 +1,9 @@
-"""The AgentOps API stand-in: token routes, drift failure, JWT rules and the public read API."""
+"""The AgentOps API stand-in: token routes, drift failure and its upstream-shaped log, JWT rules, public read API."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import uuid
 
@@ -10,8 +12,8 @@ import jwt
 import psycopg
 import pytest
 
-from runbook_lib.sandbox import jwt_hs256
-from tests.plugins.agentops_standin import StandinApi, StandinStore, make_export_request
+from runbook_lib.sandbox import jwt_hs256, processes
+from tests.plugins.agentops_standin import API_MODULE, StandinApi, StandinStore, make_export_request
 
 pytestmark = [pytest.mark.postgres, pytest.mark.sandbox]
 
@@ -64,18 +66,42 @@ def test_token_missing_field_is_422(agentops_api: StandinApi) -> None:
     assert response.json()["detail"][0]["loc"] == ["body", "api_key"]
 
 
+def key_parameters(api_key: str) -> str:
+    """The line SQLAlchemy adds to a failed lookup by key: the key in clear, as upstream logs it."""
+    return f"[parameters: {{'api_key_1': UUID('{api_key}')}}]"
+
+
 def test_early_schema_fails_with_500_from_the_real_undefined_column(start_agentops_api) -> None:
     api = start_agentops_api("early")
     response = get_token(api)
     assert response.status_code == 500 and response.json() == {"error": "Authentication failed"}
     log = api.log_text()
     assert "Error authenticating: (psycopg.errors.UndefinedColumn) column user_orgs_1.is_paid does not exist" in log
-    assert api.seed.api_key not in log
+    # Upstream's shape: driver message, [SQL: ...], [parameters: {... key ...}], background link; once per request.
+    entry = log[log.index("Error authenticating: "):]
+    assert "\n[SQL: SELECT " in entry and "WHERE projects.api_key = %(api_key_1)s::UUID]" in entry
+    assert entry.count(key_parameters(api.seed.api_key)) == 1
+    assert "(Background on this error at: https://sqlalche.me/e/20/f405)" in entry
+    assert log.count(api.seed.api_key) == 1
     # The same statement run directly fails the same way: the stand-in did not invent the error.
     from runbook_lib.db.auth_query import AUTH_QUERY
 
     with psycopg.connect(api.dsn) as conn, pytest.raises(psycopg.errors.UndefinedColumn, match="user_orgs_1.is_paid"):
         conn.execute(AUTH_QUERY, {"api_key": api.seed.api_key})
+
+
+def test_early_schema_public_access_token_logs_the_key_like_upstream(start_agentops_api) -> None:
+    api = start_agentops_api("early")
+    for attempt in (1, 2):
+        response = httpx.post(api.url + "/public/v1/auth/access_token", json={"api_key": api.seed.api_key})
+        assert response.status_code == 500 and response.json() == {"error": "Internal Server Error"}
+        log = api.log_text()
+        # Unhandled upstream: the exception middleware logs message + traceback, uvicorn the traceback again.
+        assert log.count(key_parameters(api.seed.api_key)) == 3 * attempt
+        assert log.count("Exception in ASGI application") == attempt
+    assert "ERROR - Exception: (psycopg.errors.UndefinedColumn) column user_orgs_1.is_paid does not exist" in log
+    assert "sqlalchemy.exc.ProgrammingError: (psycopg.errors.UndefinedColumn)" in log
+    assert "Traceback (most recent call last):" in log
 
 
 def test_invites_fixed_level_names_the_next_missing_column(start_agentops_api) -> None:
@@ -91,13 +117,22 @@ def test_invites_fixed_level_names_the_next_missing_column(start_agentops_api) -
     assert get_token(api).status_code == 200  # repaired in place, no restart
 
 
-def test_without_a_jwt_secret_token_routes_fail_as_upstream(start_agentops_api) -> None:
-    api = start_agentops_api("current", jwt_secret_file=None)
-    response = get_token(api)
-    assert response.status_code == 500 and response.json() == {"error": "Authentication failed"}
-    assert "Error authenticating: 500: JWT secret not configured" in api.log_text()
-    verify = httpx.get(api.url + "/v3/auth/token", headers=bearer("a.b.c"))
-    assert verify.status_code == 500 and verify.json() == {"detail": "JWT secret not configured"}
+def test_without_a_jwt_secret_the_process_refuses_to_start(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    port = processes.free_port()
+    dsn_file = tmp_path / "dsn"
+    dsn_file.write_text("postgresql://127.0.0.1:1/none")
+    env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET_KEY"}
+    for extra_env in ({}, {"JWT_SECRET_KEY": ""}):
+        done = subprocess.run([sys.executable, "-m", API_MODULE, "--port", str(port), "--database-url-file",
+                               str(dsn_file)], env={**env, **extra_env}, capture_output=True, text=True)
+        assert done.returncode == 1
+        assert done.stderr.rstrip().endswith("KeyError: 'JWT_SECRET_KEY'")
+        assert "Traceback (most recent call last):" in done.stderr and "READY" not in done.stdout
+    with socket.socket() as probe:  # it never listened
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_verify_token_returns_payload_and_expiry(agentops_api: StandinApi) -> None:
