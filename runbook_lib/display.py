@@ -19,13 +19,14 @@ import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .checks import CHECKS_MIME, Check, Status, verdict_of
 from .secrets import redact
 
 __all__ = [
     "COLUMN_KINDS",
+    "brief_traceback",
     "ColumnKind",
     "checks_html",
     "checks_text",
@@ -33,7 +34,6 @@ __all__ = [
     "format_value",
     "show_checks",
     "show_code",
-    "show_errors_briefly",
     "show_figure",
     "show_markdown",
     "show_table",
@@ -44,6 +44,8 @@ __all__ = [
     "verdict_html",
     "verdict_line",
 ]
+
+E = TypeVar("E", bound=BaseException)
 
 # Status colours, inline on every element that shows one.
 STATUS_COLOURS: dict[Status, str] = {
@@ -491,22 +493,9 @@ def show_figure(fig: Any, *, title: str | None = None, alt: str = "figure") -> N
 # ------------------------------------------------------------------------------------------------
 
 
-def show_errors_briefly(*types: type[BaseException]) -> None:
-    """In an IPython kernel, show errors of ``types`` as their message only (no library traceback).
-
-    The cell still fails (papermill and JupyterLab see an error); the operator reads what to change.
-    Outside IPython this does nothing.
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with every kernel
-        return
-    shell = get_ipython()
-    if shell is None:
-        return
-
-    def brief(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,
-              tb_offset: int | None = None) -> list[str]:
-        return [redact(f"{etype.__name__}: {value}")]
-
-    shell.set_custom_exc(tuple(types), brief)
+def brief_traceback(exc: E) -> E:
+    """Make IPython show ``exc`` as its message only, without the library's traceback (IPython asks an
+    exception for ``_render_traceback_``). The cell still fails; the operator reads what to change."""
+    text = redact(f"{type(exc).__name__}: {exc}")
+    exc._render_traceback_ = lambda: text.splitlines()  # type: ignore[attr-defined]
+    return exc

@@ -92,10 +92,10 @@ class Section:
     The checks table is shown after the blocks, unless :meth:`checks_here` placed it earlier.
     """
 
-    name: str
-    title: str
     checks: list[Check] = field(default_factory=list)
     blocks: list[Block | None] = field(default_factory=list)  # None marks where the checks table goes
+    name: str = ""  # filled in from the section's registration
+    title: str = ""
 
     def note(self, text: str) -> Section:
         self.blocks.append(Note(text))
@@ -206,9 +206,11 @@ class Runbook:
         from .notebooks import find_notebook
         from .params import coerce_parameters, read_declarations
 
-        display.show_errors_briefly(ParameterError)
         specs = read_declarations(find_notebook(cls.notebook).path)
-        values = coerce_parameters(specs, namespace, notebook=cls.notebook)
+        try:
+            values = coerce_parameters(specs, namespace, notebook=cls.notebook)
+        except ParameterError as exc:
+            raise display.brief_traceback(exc) from None
         if write_back and isinstance(namespace, MutableMapping):
             namespace.update(values)
         return cls(**values)
@@ -219,6 +221,11 @@ class Runbook:
         if name not in self.SECTIONS:
             raise AttributeError(f"{type(self).__name__} has no section {name!r}; sections: {', '.join(self.SECTIONS)}")
         result = getattr(self, name)()
+        if not isinstance(result, Section):
+            raise TypeError(f"section {name!r} of {type(self).__name__} returned {type(result).__name__}, "
+                            "not a Section")
+        spec = self.SECTIONS[name]
+        result.name, result.title = result.name or spec.name, result.title or spec.title
         self.results[name] = result
         return result
 
@@ -232,11 +239,10 @@ class Runbook:
             self.run(name)
         return self.checks
 
-    def show(self, name: str) -> Section:
-        """Compute section ``name`` and show it (blocks, then its checks, recorded for the runner)."""
-        result = self.run(name)
-        result.show()
-        return result
+    def show(self, name: str) -> None:
+        """Compute section ``name`` and show it (blocks, then its checks, recorded for the runner).
+        The result stays in :attr:`results`."""
+        self.run(name).show()
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("show_") and attr[5:] in type(self).SECTIONS:
@@ -259,7 +265,6 @@ class Runbook:
         """``failed`` when any check failed or errored, else ``passed``."""
         return verdict_of(self.checks)
 
-    def show_verdict(self) -> str:
-        """Show the one-line verdict (the notebook's last cell) and return it."""
+    def show_verdict(self) -> None:
+        """Show the one-line verdict (the notebook's last cell)."""
         display.show_verdict(self.checks, self.notebook)
-        return self.verdict()

@@ -15,12 +15,13 @@ from .config_lint import (
     load_config,
     write_corrected,
 )
-from .display import show_checks, show_text
 from .preflight import check_agentops, check_collector, check_dashboard, check_litellm, network_notes
+from .runbook import SetupRunbook
 
 __all__ = [
     "Correction",
     "LoadedConfig",
+    "SetupRunbook",
     "check_agentops",
     "check_collector",
     "check_dashboard",
@@ -35,7 +36,5 @@ __all__ = [
     "load_config",
     "network_notes",
     "render_wiring_snippet",
-    "show_checks",
-    "show_text",
     "write_corrected",
 ]

@@ -47,13 +47,6 @@ def _key_ref(ref: str | SecretRef | None, name: str) -> tuple[SecretRef | None, 
     return parsed, None
 
 
-def _fail_from(cid: str, title: str, exc: ServiceError, *, severity: Severity = Severity.CRITICAL,
-               extra_remedy: str = "", evidence: dict[str, Any] | None = None) -> Check:
-    remedy = (exc.hint or "") + (f" {extra_remedy}" if extra_remedy else "")
-    ev = {"status_code": exc.status_code, **(evidence or {})}
-    return Check.failed(cid, title, exc.message, remedy=remedy.strip(), severity=severity, evidence=ev)
-
-
 # -- LiteLLM ----------------------------------------------------------------------------------------
 
 
@@ -106,7 +99,8 @@ def check_litellm(
             alive = anon.liveliness()
             checks.append(Check.passed(ids[0], titles[ids[0]], f"{shown} answered {alive!r}"))
         except ServiceError as exc:
-            checks.append(_fail_from(ids[0], titles[ids[0]], exc, evidence={"url": shown}))
+            checks.append(Check.from_error(ids[0], titles[ids[0]], exc, evidence={"url": shown},
+                                           severity=Severity.CRITICAL))
             return checks + [Check.skipped(i, titles[i], "the proxy is unreachable (see litellm.liveliness)")
                              for i in ids[1:]]
         try:
@@ -121,7 +115,7 @@ def check_litellm(
                                            remedy="check the proxy log (database or cache connection)",
                                            evidence=evidence))
         except ServiceError as exc:
-            checks.append(_fail_from(ids[1], titles[ids[1]], exc, severity=Severity.MAJOR))
+            checks.append(Check.from_error(ids[1], titles[ids[1]], exc, severity=Severity.MAJOR))
 
     key, reason = _key_ref(master_key, "litellm_master_key")
     if key is None and master_key:
@@ -143,7 +137,7 @@ def check_litellm(
                                            remedy="add model_list entries to the config and restart the proxy",
                                            severity=Severity.MAJOR))
         except ServiceError as exc:
-            checks.append(_fail_from(ids[5], titles[ids[5]], exc, severity=Severity.MAJOR))
+            checks.append(Check.from_error(ids[5], titles[ids[5]], exc, severity=Severity.MAJOR))
     return checks
 
 
@@ -151,7 +145,7 @@ def _logger_built(client: LiteLLMClient, cid: str, title: str, gs_callbacks: Map
     try:
         details = client.readiness_details()
     except ServiceError as exc:
-        return _fail_from(cid, title, exc, severity=Severity.MAJOR)
+        return Check.from_error(cid, title, exc, severity=Severity.MAJOR)
     loggers = [str(x) for x in (details.get("success_callbacks") or [])] if isinstance(details, dict) else []
     exporting = sorted({x for x in loggers if x in EXPORTING_LOGGERS})
     evidence = {"success_callbacks": loggers, "litellm_version": details.get("litellm_version")
@@ -174,7 +168,7 @@ def _callbacks_registered(client: LiteLLMClient, cid: str, title: str) -> tuple[
     try:
         listing = client.callbacks_list()
     except ServiceError as exc:
-        return _fail_from(cid, title, exc, severity=Severity.MAJOR), None
+        return Check.from_error(cid, title, exc, severity=Severity.MAJOR), None
     running = _running_callbacks(listing if isinstance(listing, dict) else {})
     both = [n for n in running["success_and_failure"] if _normalise(n) in ("agentops", "agentops_selfhosted")]
     success_only = [n for n in running["success"] if _normalise(n) in ("agentops", "agentops_selfhosted")]
@@ -246,7 +240,7 @@ def check_agentops(
             checks.append(Check.passed(ids[0], titles[ids[0]], f"{display_url(api_url)} answered {message!r}"
                                        " (liveness only: the database is checked by the token request)"))
         except ServiceError as exc:
-            checks.append(_fail_from(ids[0], titles[ids[0]], exc))
+            checks.append(Check.from_error(ids[0], titles[ids[0]], exc, severity=Severity.CRITICAL))
             return checks + [Check.skipped(i, titles[i], "the API is unreachable (see agentops.health)")
                              for i in ids[1:]], None
         if key is None:
@@ -255,7 +249,7 @@ def check_agentops(
             token = client.issue_token()
         except ServiceError as exc:
             severity = Severity.CRITICAL
-            checks.append(_fail_from(ids[1], titles[ids[1]], exc, severity=severity))
+            checks.append(Check.from_error(ids[1], titles[ids[1]], exc, severity=severity))
             return checks + [Check.skipped(i, titles[i], "no token (see agentops.auth_token)") for i in ids[2:]], None
         facts = token.to_dict()
         days = facts["expires_in_days"]
@@ -269,7 +263,7 @@ def check_agentops(
             checks.append(Check.passed(ids[3], titles[ids[3]], f"GET /v3/auth/token: {verdict.get('message')!r}",
                                        evidence={k: v for k, v in verdict.items() if k != "message"}))
         except ServiceError as exc:
-            checks.append(_fail_from(ids[3], titles[ids[3]], exc, severity=Severity.MAJOR))
+            checks.append(Check.from_error(ids[3], titles[ids[3]], exc, severity=Severity.MAJOR))
     return checks, token
 
 
@@ -295,7 +289,7 @@ def check_dashboard(app_url: str | None, *, timeout_s: float = 5.0) -> Check:
         try:
             response = request(client, "GET", app_url, service=service)
         except ServiceError as exc:
-            return _fail_from(cid, title, exc, severity=Severity.MAJOR)
+            return Check.from_error(cid, title, exc, severity=Severity.MAJOR)
     evidence = {"status_code": response.status_code, "location": response.headers.get("location")}
     if response.status_code < 400:
         return Check.passed(cid, title, f"{display_url(app_url)} answered HTTP {response.status_code}",
@@ -326,7 +320,8 @@ def check_collector(
         try:
             response = request(client, "POST", url, service=service, content=b"", headers=headers)
         except ServiceError as exc:
-            checks.append(_fail_from("collector.reachable", ids["collector.reachable"], exc))
+            checks.append(Check.from_error("collector.reachable", ids["collector.reachable"], exc,
+                                           severity=Severity.CRITICAL))
             checks.append(Check.skipped("collector.auth", ids["collector.auth"], "the collector is unreachable"))
             return checks
         checks.append(Check.passed(
@@ -341,7 +336,7 @@ def check_collector(
             response = request(client, "POST", url, service=service, content=b"",
                                headers={**headers, "Authorization": f"Bearer {token.bearer()}"})
         except ServiceError as exc:
-            checks.append(_fail_from("collector.auth", ids["collector.auth"], exc))
+            checks.append(Check.from_error("collector.auth", ids["collector.auth"], exc, severity=Severity.CRITICAL))
             return checks
     error = collector_status_error(response.status_code, url)
     if error is None:
@@ -349,7 +344,7 @@ def check_collector(
                                    f"an empty export with the token was accepted (HTTP {response.status_code})",
                                    evidence={"status_code": response.status_code}))
     else:
-        checks.append(_fail_from("collector.auth", ids["collector.auth"], error))
+        checks.append(Check.from_error("collector.auth", ids["collector.auth"], error, severity=Severity.CRITICAL))
     return checks
 
 
