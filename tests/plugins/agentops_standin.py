@@ -4,12 +4,16 @@
 - ``start_trace_store`` (session factory): ``start_trace_store(*, jwt_secret_file=None, password=...,
   create_schema=True)`` -> :class:`StandinStore`, a running ``trace_store_server`` process.
 - ``trace_store`` (session): one store with the shared secret and a ClickHouse password.
+- ``dashboard_store`` (session): a store that also holds the dashboard's ClickHouse objects and prices
+  (:func:`install_dashboard_objects`); ``trace_store`` stays bare, as a fresh self-hosted store is.
 - ``start_agentops_api`` (session factory): ``start_agentops_api(level="current", *, lifetime_s=None,
   jwt_secret_file=<shared>, trace_store=None, prem_status="pro")`` -> :class:`StandinApi`, an
   ``agentops_api`` process over a freshly built AgentOps database (``pg_server`` from the postgres
-  plugin) at that level.
+  plugin) at that level. (The process refuses to start without a JWT secret, as upstream.)
 - ``agentops_api`` (session): a ``current`` database, wired to ``trace_store``.
-- ``otlp_request`` helpers: :func:`make_export_request`, :func:`to_otlp_json`.
+- ``otlp_request`` helpers: :func:`make_export_request`, :func:`to_otlp_json`; stored rows:
+  :func:`span_row` + :func:`insert_spans` (one insert = one batch, as the collector writes them).
+- dashboard sessions: :func:`session_headers` mints a Supabase-style token and opens a session.
 
 Every process is stopped (by pid) and every database dropped at the end of the session.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -135,6 +140,21 @@ def start_trace_store(standin_workdir: Path, standin_jwt_secret: tuple[str, Path
 @pytest.fixture(scope="session")
 def trace_store(start_trace_store: Callable[..., StandinStore]) -> StandinStore:
     return start_trace_store()
+
+
+def install_dashboard_objects(store: StandinStore) -> None:
+    """Create the dashboard's ClickHouse objects in ``store`` and seed the prices from LiteLLM's map."""
+    from runbook_lib.traces.dashboard_objects import create_statements, price_statements
+
+    for sql in create_statements() + price_statements():
+        store.query(sql)
+
+
+@pytest.fixture(scope="session")
+def dashboard_store(start_trace_store: Callable[..., StandinStore]) -> StandinStore:
+    store = start_trace_store()
+    install_dashboard_objects(store)
+    return store
 
 
 @pytest.fixture(scope="session")
@@ -272,3 +292,34 @@ def to_otlp_json(request: Any) -> bytes:
                 for link in span.get("links", []):
                     hexify(link)
     return json.dumps(document).encode()
+
+
+# --- stored spans and dashboard sessions -----------------------------------------------------------
+
+
+def span_row(project_id: str, trace_id: str, span_id: str, *, start_ns: int, parent: str = "",
+             name: str = "span", duration_ns: int = 1_000_000, status: str = "Ok",
+             attributes: dict[str, str] | None = None, service: str = "svc") -> dict[str, Any]:
+    """One ``otel_traces`` row (JSONEachRow) of ``project_id`` with the given attributes."""
+    seconds, nanos = divmod(start_ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}"
+    return {"Timestamp": stamp, "TraceId": trace_id, "SpanId": span_id, "ParentSpanId": parent,
+            "SpanName": name, "SpanKind": "Internal", "ServiceName": service,
+            "ResourceAttributes": {"agentops.project.id": project_id, "service.name": service},
+            "SpanAttributes": attributes or {}, "Duration": duration_ns, "StatusCode": status,
+            "StatusMessage": ""}
+
+
+def insert_spans(store: StandinStore, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` in one statement (one stored batch)."""
+    body = "\n".join(json.dumps(r) for r in rows)
+    store.query("INSERT INTO otel_2.otel_traces FORMAT JSONEachRow\n" + body)
+
+
+def session_headers(api: StandinApi, user_id: str) -> dict[str, str]:
+    """A ``Cookie`` header for a dashboard session of ``user_id`` (token minted with the API's secret)."""
+    from runbook_lib.clients.dashboard_session import SESSION_COOKIE, mint_access_token, open_session
+
+    assert api.jwt_secret is not None
+    cookie = open_session(api.url, mint_access_token(api.jwt_secret, user_id))
+    return {"Cookie": f"{SESSION_COOKIE}={cookie}"}
