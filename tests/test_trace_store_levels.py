@@ -171,6 +171,15 @@ def test_checkout_migrations_on_a_bare_store_create_every_object(agentops_src, s
         finally:
             ch.close()
         assert got == (pytest.approx(price), schema.DATABASE)
+
+        # a second pass with what exists skipped changes nothing and fails nowhere (the later repair's path)
+        existing = mig.existing_objects(lambda sql: _rows(client, sql))
+        assert set(created) <= existing and "otel_2.not_there" not in existing
+        rows_before = _rows(client, "SELECT count() FROM otel_2.model_costs_source")
+        again = mig.apply_plan([s for s in plan if s.action != "insert"], client.execute, skip_existing=existing,
+                               transform=mig.point_dictionaries_at_local_store)
+        assert {a.outcome for a in again if a.statement.action in ("create", "drop")} == {"skipped"}
+        assert _rows(client, "SELECT count() FROM otel_2.model_costs_source") == rows_before
         auth = {"X-ClickHouse-User": store.user, "X-ClickHouse-Key": store.password}
         with httpx.Client(trust_env=False) as http:
             by_header = http.post(store.query_url, headers={**auth, "X-ClickHouse-Database": schema.DATABASE},

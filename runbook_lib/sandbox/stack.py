@@ -428,6 +428,7 @@ def start_agentops_api(
             store_url=store["url"], store_user=store.get("user", "default"),
             store_password=_read_file(files["store_password"]))
         env.update(env_overrides or {})
+        _remember_secrets_of(state, env)
         python, args = upstream_api.api_command(venv_dir, port, workers=workers)
         proc = spawn_module("uvicorn", args, log_path=log, env=env, cwd=root / upstream_api.API_DIR, python=python)
         record = {"impl": "upstream", "pid": proc.pid, "port": port, "url": f"http://127.0.0.1:{port}",
@@ -449,6 +450,23 @@ def wait_for_service(record: Mapping[str, Any], *, path: str = "/health", deadli
 def stop_service(record: Mapping[str, Any], *, grace_s: float = 10.0) -> bool:
     """Stop the process of a service record and every process of its group (uvicorn workers included)."""
     return stop_pid(record.get("pid"), grace_s=grace_s, expect=record.get("expect"))
+
+
+#: Variables of the upstream API's environment that hold secrets.
+_SECRET_ENV = ("JWT_SECRET_KEY", "SUPABASE_PASSWORD", "CLICKHOUSE_PASSWORD", "AUTH_COOKIE_SECRET")
+
+
+def _remember_secrets_of(state: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Register the API's secrets (and the project API key, which upstream logs on auth failures) for
+    redaction in this process, so a log tail in an error message never shows them."""
+    from ..secrets import remember_secret
+
+    values = [env[name] for name in _SECRET_ENV if env.get(name)]
+    if state["secret_files"].get("api_key"):
+        with contextlib.suppress(OSError):
+            values.append(_read_file(state["secret_files"]["api_key"]))
+    for value in values:
+        remember_secret(value)
 
 
 def _read_file(path: str | os.PathLike[str]) -> str:
