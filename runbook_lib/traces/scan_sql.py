@@ -1,0 +1,349 @@
+"""The SQL that reads the window: filters, each attribute decoded once, and the three scans.
+
+Everything here is ClickHouse SQL against ``otel_2.otel_traces`` that a ClickHouse server, the sandbox
+store and embedded chDB run unchanged (GROUPING SETS, ``grouping()``, ``quantilesExact``, ``sumMap``:
+no chDB-only function). Every value (window, project, models, service, span name, tag, prices,
+limits) is a bound ``{name:Type}`` parameter.
+
+* :func:`span_scan_sql`: one pass over the spans, grouped four ways at once (period x model x
+  priced-as, period, model, whole window), holding every span-level figure: counts, status, token and
+  cost parts, distinct traces, exact LLM latency quantiles and attribute-name counts. Needs no prices:
+  cost is priced afterwards from the token sums (``costing.py``).
+* :func:`trace_scan_sql`: one pass grouped by trace, then the traces grouped by model mix, by span
+  count and by rank at once: trace latency quantiles, the spans-per-trace histogram and the slowest
+  and costliest traces. It needs prices (cost decides a ranking), so it runs after the span scan has
+  named the models: two scans in all, because prices are matched to model names in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ParameterError
+from . import schema
+from .pricing import Price
+from .window import TraceFilters, to_ns
+
+__all__ = [
+    "ATTRIBUTE_COLUMNS",
+    "NO_LLM",
+    "QUANTILES",
+    "SPAN_SETS",
+    "TRACE_SETS",
+    "bucket_sql",
+    "sample_sql",
+    "span_scan_sql",
+    "spans_cte",
+    "trace_scan_sql",
+    "where_clause",
+]
+
+#: Exact percentiles reported for every latency table (``quantilesExact``: no interpolation).
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
+#: ``models_used`` of a trace without LLM spans.
+NO_LLM = "(no LLM spans)"
+
+#: Column alias -> the SpanAttributes key it holds; each key is looked up once per span.
+ATTRIBUTE_COLUMNS: dict[str, str] = {
+    "a_request_model": "gen_ai.request.model",
+    "a_response_model": "gen_ai.response.model",
+    "a_prompt_tokens": "gen_ai.usage.prompt_tokens",
+    "a_completion_tokens": "gen_ai.usage.completion_tokens",
+    "a_input_tokens": "gen_ai.usage.input_tokens",
+    "a_output_tokens": "gen_ai.usage.output_tokens",
+    "a_cache_read_tokens": "gen_ai.usage.cache_read_input_tokens",
+    "a_reasoning_tokens": "gen_ai.usage.reasoning_tokens",
+    "a_total_tokens": "gen_ai.usage.total_tokens",
+    "a_total_cost": "gen_ai.usage.total_cost",
+    "a_prompt_cost": "gen_ai.usage.prompt_cost",
+    "a_completion_cost": "gen_ai.usage.completion_cost",
+}
+
+#: Grouping-set id (``grouping(period_start_utc, model, priced_as)``, 1 = column aggregated out) -> name.
+SPAN_SETS = {0: "detail", 3: "period", 5: "model", 7: "window"}
+#: Grouping-set id (``grouping(models_used, spans_in_trace, slowest_id, costliest_id)``) -> name.
+TRACE_SETS = {7: "models_used", 11: "spans_in_trace", 13: "slowest", 14: "costliest", 15: "all"}
+
+
+def _attr(key: str) -> str:
+    return f"SpanAttributes[{schema.quote_string(key)}]"
+
+
+_REQUEST = _attr("gen_ai.request.model")
+_RESPONSE = _attr("gen_ai.response.model")
+_MODEL = f"coalesce(nullIf({_REQUEST}, ''), nullIf({_RESPONSE}, ''), '')"
+_TAGS = (f"if(isValidJSON({_attr('agentops.tags')}), JSONExtract({_attr('agentops.tags')}, 'Array(String)'), "
+         f"splitByChar(',', {_attr('agentops.tags')}))")
+
+
+def bucket_sql(bucket: str) -> str:
+    """The period a span's start falls in: ``hour`` or ``day`` (UTC)."""
+    if bucket == "hour":
+        return "toStartOfHour(Timestamp, 'UTC')"
+    if bucket == "day":
+        return "toStartOfDay(Timestamp, 'UTC')"
+    raise ParameterError(f"bucket must be 'hour' or 'day', not {bucket!r}")
+
+
+def where_clause(filters: TraceFilters) -> tuple[str, dict[str, Any]]:
+    """The WHERE condition selecting the filtered spans, and its bound parameters."""
+    f = filters
+    params: dict[str, Any] = {"start_ns": to_ns(f.start), "end_ns": to_ns(f.end)}
+    base = ["Timestamp >= fromUnixTimestamp64Nano({start_ns:Int64})",
+            "Timestamp < fromUnixTimestamp64Nano({end_ns:Int64})"]
+    if f.project_id:
+        base.append("project_id = {project_id:String}")
+        params["project_id"] = f.project_id
+    conds = list(base)
+    if f.service_name:
+        conds.append("ServiceName = {service_name:String}")
+        params["service_name"] = f.service_name
+    if f.span_name:
+        conds.append("SpanName = {span_name:String}")
+        params["span_name"] = f.span_name
+    scope = " AND ".join(base)
+    if f.tag:
+        params["tag"] = f.tag
+        conds.append(f"TraceId IN (SELECT TraceId FROM {schema.QUALIFIED} WHERE {scope} "
+                     f"AND has({_TAGS}, {{tag:String}}))")
+    if f.models:
+        names = []
+        for i, m in enumerate(f.models):
+            params[f"model_{i}"] = m
+            names.append(f"{{model_{i}:String}}")
+        in_list = ", ".join(names)
+        conds.append(f"TraceId IN (SELECT TraceId FROM {schema.QUALIFIED} WHERE {scope} AND "
+                     f"({_REQUEST} IN ({in_list}) OR {_RESPONSE} IN ({in_list})))")
+        conds.append(f"({_MODEL} = '' OR {_REQUEST} IN ({in_list}) OR {_RESPONSE} IN ({in_list}))")
+    return " AND ".join(conds), params
+
+
+#: Span columns derived from the decoded attributes; no prices involved.
+_DERIVED = """
+        upper(StatusCode) AS status,
+        status = 'ERROR' AS is_error,
+        coalesce(nullIf(a_request_model, ''), nullIf(a_response_model, ''), '') AS model,
+        coalesce(nullIf(a_response_model, ''), nullIf(a_request_model, ''), '') AS cost_model,
+        model != '' AS is_llm,
+        toUInt64OrZero(a_prompt_tokens) AS old_prompt_tokens,
+        toUInt64OrZero(a_completion_tokens) AS old_completion_tokens,
+        (a_prompt_tokens != '' OR a_completion_tokens != '') AS has_old_names,
+        (a_input_tokens != '' OR a_output_tokens != '') AS has_new_names,
+        if(a_prompt_tokens != '', old_prompt_tokens, toUInt64OrZero(a_input_tokens)) AS prompt_tokens,
+        if(a_completion_tokens != '', old_completion_tokens, toUInt64OrZero(a_output_tokens)) AS completion_tokens,
+        toUInt64OrZero(a_cache_read_tokens) AS cache_read_tokens,
+        toUInt64OrZero(a_reasoning_tokens) AS reasoning_tokens,
+        a_total_tokens != '' AS has_total_tokens,
+        if(has_total_tokens, toUInt64OrZero(a_total_tokens),
+           prompt_tokens + completion_tokens + cache_read_tokens + reasoning_tokens) AS total_tokens,
+        if(has_total_tokens, toUInt64OrZero(a_total_tokens),
+           old_prompt_tokens + old_completion_tokens + cache_read_tokens + reasoning_tokens) AS dash_total_tokens,
+        a_total_cost != '' AS has_total_cost,
+        a_prompt_cost != '' AS has_prompt_cost,
+        a_completion_cost != '' AS has_completion_cost,
+        has_total_cost OR has_prompt_cost OR has_completion_cost AS cost_stored,
+        if(has_total_cost, toFloat64OrZero(a_total_cost),
+           toFloat64OrZero(a_prompt_cost) + toFloat64OrZero(a_completion_cost)) AS stored_cost,
+        prompt_tokens + completion_tokens > 0 AS has_usage,
+        is_llm AND NOT cost_stored AND has_usage AS needs_price,
+        if(NOT has_total_cost AND NOT has_prompt_cost, old_prompt_tokens, 0) AS dash_prompt_to_price,
+        if(NOT has_total_cost AND NOT has_completion_cost, old_completion_tokens, 0) AS dash_completion_to_price"""
+
+
+def _price_columns(prices: Mapping[str, Price], params: dict[str, Any]) -> str:
+    """``cost_basis`` and ``cost`` per span, the prices bound as parameters (matched on ``cost_model``)."""
+    if prices:
+        keys, ins, outs = [], [], []
+        for i, (model, price) in enumerate(sorted(prices.items())):
+            params[f"pm_{i}"] = model
+            params[f"pin_{i}"] = price.input_per_token
+            params[f"pout_{i}"] = price.output_per_token
+            keys.append(f"{{pm_{i}:String}}")
+            ins.append(f"{{pin_{i}:Float64}}")
+            outs.append(f"{{pout_{i}:Float64}}")
+        k = ", ".join(keys)
+        price_in = f"transform(cost_model, [{k}], [{', '.join(ins)}], -1.)"
+        price_out = f"transform(cost_model, [{k}], [{', '.join(outs)}], -1.)"
+    else:
+        price_in = price_out = "-1."
+    return f""",
+        {price_in} AS price_in,
+        {price_out} AS price_out,
+        multiIf(cost_stored, 'stored', NOT is_llm, '', NOT has_usage, 'no usage',
+                price_in >= 0, 'computed', 'unpriced') AS cost_basis,
+        multiIf(cost_stored, stored_cost, cost_basis = 'computed',
+                prompt_tokens * price_in + completion_tokens * price_out, 0.) AS cost"""
+
+
+def spans_cte(filters: TraceFilters, prices: Mapping[str, Price] | None = None) -> tuple[str, dict[str, Any]]:
+    """``WITH spans AS (...)``: the filtered spans, each attribute decoded once into a column, with
+    the derived columns (and ``cost``/``cost_basis`` when ``prices`` is given); and its parameters.
+    ClickHouse reads only the columns a query uses."""
+    where, params = where_clause(filters)
+    decoded = ",\n        ".join(f"{_attr(key)} AS {alias}" for alias, key in ATTRIBUTE_COLUMNS.items())
+    priced = _price_columns(prices, params) if prices is not None else ""
+    sql = (f"WITH spans AS (\n    SELECT Timestamp, TraceId, SpanId, SpanName, ServiceName, Duration, SpanAttributes,\n"
+           f"        {decoded},{_DERIVED}{priced}\n    FROM {schema.QUALIFIED}\n    WHERE {where}\n)\n")
+    return sql, params
+
+
+#: Span-level figures: (name, aggregate per (period, model, priced_as), how the grouping sets combine it).
+#: ``sum``/``min``/``max`` re-aggregate the partial values; ``merge`` combines ``-State`` values exactly.
+_SPAN_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("spans", "count()", "sum"),
+    ("llm_spans", "countIf(is_llm)", "sum"),
+    ("llm_errors", "countIf(is_llm AND is_error)", "sum"),
+    ("success", "countIf(status = 'OK')", "sum"),
+    ("fail", "countIf(status = 'ERROR')", "sum"),
+    ("indeterminate", "countIf(status NOT IN ('OK', 'ERROR'))", "sum"),
+    ("prompt", "sum(prompt_tokens)", "sum"),
+    ("completion", "sum(completion_tokens)", "sum"),
+    ("cache_read", "sum(cache_read_tokens)", "sum"),
+    ("reasoning", "sum(reasoning_tokens)", "sum"),
+    ("total", "sum(total_tokens)", "sum"),
+    ("d_prompt", "sum(old_prompt_tokens)", "sum"),
+    ("d_completion", "sum(old_completion_tokens)", "sum"),
+    ("d_total", "sum(dash_total_tokens)", "sum"),
+    ("n_old_names", "countIf(is_llm AND has_old_names)", "sum"),
+    ("n_new_only", "countIf(is_llm AND has_new_names AND NOT has_old_names)", "sum"),
+    ("n_no_tokens", "countIf(is_llm AND NOT has_old_names AND NOT has_new_names)", "sum"),
+    ("n_stored", "countIf(cost_stored)", "sum"),
+    ("stored_usd", "sumIf(stored_cost, cost_stored)", "sum"),
+    ("n_needs_price", "countIf(needs_price)", "sum"),
+    ("np_prompt", "sumIf(prompt_tokens, needs_price)", "sum"),
+    ("np_completion", "sumIf(completion_tokens, needs_price)", "sum"),
+    ("np_first_ns", "minIf(toUnixTimestamp64Nano(Timestamp), needs_price)", "min_nonzero"),
+    ("np_last_ns", "maxIf(toUnixTimestamp64Nano(Timestamp), needs_price)", "max"),
+    ("n_no_usage", "countIf(is_llm AND NOT cost_stored AND NOT has_usage)", "sum"),
+    ("d_price_prompt", "sum(dash_prompt_to_price)", "sum"),
+    ("d_price_completion", "sum(dash_completion_to_price)", "sum"),
+    ("first_span_utc", "min(Timestamp)", "min"),
+    ("last_span_utc", "max(Timestamp)", "max"),
+    ("max_v", "maxIf(Duration, is_llm)", "max"),
+    ("duration_sum", "sumIf(Duration, is_llm)", "sum"),
+    ("traces", "uniqExact(TraceId)", "merge"),
+    ("traces_older_3d", "uniqExactIf(TraceId, Timestamp < fromUnixTimestamp64Nano({free_cutoff_ns:Int64}))", "merge"),
+    ("services", "uniqExact(ServiceName)", "merge"),
+    ("llm_models", "uniqExactIf(model, is_llm)", "merge"),
+    ("q", "quantilesExactIf({levels})(Duration, is_llm)", "merge"),
+    ("attribute_counts", "sumMap(mapApply((k, v) -> (k, toUInt64(1)), SpanAttributes))", "merge"),
+)
+
+
+def _state(expr: str) -> str:
+    """``f(args)`` / ``f(params)(args)`` -> the same aggregate with the ``State`` combinator."""
+    name, rest = expr.split("(", 1)
+    return f"{name}State({rest}"
+
+
+def _merge(expr: str, inner: str) -> str:
+    name, rest = expr.split("(", 1)
+    params = "(" + rest.split(")(", 1)[0] + ")" if ")(" in rest else ""
+    return f"{name}Merge{params}({inner})"
+
+
+def span_scan_sql(filters: TraceFilters, bucket: str, free_cutoff_ns: int) -> tuple[str, dict[str, Any]]:
+    """One pass over the spans: every span-level figure per (period, model, priced_as), combined
+    into the grouping sets (period, model, priced_as), (period), (model) and () over those few rows
+    (``-State``/``-Merge`` keep distinct counts and quantiles exact). ``grouping_set`` names each
+    row's set (see :data:`SPAN_SETS`); LLM latency is in ms."""
+    cte, params = spans_cte(filters)
+    params["free_cutoff_ns"] = int(free_cutoff_ns)
+    levels = ", ".join(repr(q) for q in QUANTILES)
+    inner, outer = [], []
+    for name, expr, how in _SPAN_FIGURES:
+        expr = expr.replace("{levels}", levels)
+        if how == "merge":
+            inner.append(f"{_state(expr)} AS i_{name}")
+            outer.append(f"{_merge(expr, 'i_' + name)} AS {name}")
+        elif how == "min_nonzero":  # minIf gives 0 for a group without matching rows
+            inner.append(f"{expr} AS i_{name}")
+            outer.append(f"minIf(i_{name}, i_{name} > 0) AS {name}")
+        else:
+            inner.append(f"{expr} AS i_{name}")
+            outer.append(f"{how}(i_{name}) AS {name}")
+    q_cols = ", ".join(f"q[{i + 1}] / 1e6 AS p{int(round(q * 100))}_ms" for i, q in enumerate(QUANTILES))
+    sets = ", ".join(map(str, SPAN_SETS))
+    names = ", ".join(schema.quote_string(v) for v in SPAN_SETS.values())
+    figures = ", ".join(n for n, _, _ in _SPAN_FIGURES if n not in ("q", "attribute_counts", "max_v",
+                                                                        "first_span_utc", "last_span_utc"))
+    sql = cte + f"""SELECT transform(grp, [{sets}], [{names}], '') AS grouping_set,
+    period_start_utc, model, priced_as, {figures},
+    toTimeZone(first_span_utc, 'UTC') AS first_span_utc, toTimeZone(last_span_utc, 'UTC') AS last_span_utc,
+    {q_cols}, max_v / 1e6 AS max_ms, if(llm_spans > 0, duration_sum / llm_spans / 1e6, nan) AS mean_ms,
+    mapKeys(attribute_counts) AS attribute_names, mapValues(attribute_counts) AS attribute_spans
+FROM (
+    SELECT period_start_utc, model, priced_as, grouping(period_start_utc, model, priced_as) AS grp,
+        {(','+chr(10)+'        ').join(outer)}
+    FROM (
+        SELECT {bucket_sql(bucket)} AS period_start_utc, model, cost_model AS priced_as,
+            {(','+chr(10)+'            ').join(inner)}
+        FROM spans
+        GROUP BY period_start_utc, model, priced_as
+    )
+    GROUP BY GROUPING SETS ((period_start_utc, model, priced_as), (period_start_utc), (model), ())
+)"""
+    return sql, params
+
+
+_TRACE_NS = ("(max(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) "
+             "- min(toUnixTimestamp64Nano(Timestamp)))")
+_MODELS_USED = "arrayStringConcat(arraySort(groupUniqArrayIf(model, is_llm)), '+')"
+#: Per-trace details shown for the slowest and costliest traces.
+_TRACE_DETAILS = ("t_spans", "t_models_used", "start_utc", "duration_ms", "error_spans", "first_span_name",
+                  "service", "tokens", "cost_usd",
+                  "s_stored", "s_computed", "s_unpriced")
+
+
+def trace_scan_sql(filters: TraceFilters, prices: Mapping[str, Price], top_n: int) -> tuple[str, dict[str, Any]]:
+    """One pass grouped by trace, then the traces grouped by model mix, by span count, overall, and
+    one group for each of the ``top_n`` slowest and ``top_n`` costliest traces (ranked with window
+    functions): trace latency (exact quantiles), the spans-per-trace histogram and both top lists.
+    Needs ``prices``: cost decides one ranking."""
+    if int(top_n) < 1:
+        raise ParameterError("top_n must be at least 1", hint="give top_n >= 1")
+    cte, params = spans_cte(filters, prices)
+    params["top_n"] = int(top_n)
+    levels = ", ".join(repr(q) for q in QUANTILES)
+    q_cols = ", ".join(f"q[{i + 1}] / 1e6 AS p{int(round(q * 100))}_ms" for i, q in enumerate(QUANTILES))
+    sets = ", ".join(map(str, TRACE_SETS))
+    names = ", ".join(schema.quote_string(v) for v in TRACE_SETS.values())
+    details = ", ".join(f"any({c}) AS {c}" for c in _TRACE_DETAILS)
+    sql = cte + f"""SELECT transform(grp, [{sets}], [{names}], '') AS grouping_set,
+    models_used, spans_in_trace, slowest_id, costliest_id, traces, {q_cols}, max_v / 1e6 AS max_ms,
+    mean_v / 1e6 AS mean_ms, {', '.join(_TRACE_DETAILS)}
+FROM (
+    SELECT models_used, spans_in_trace, slowest_id, costliest_id,
+        grouping(models_used, spans_in_trace, slowest_id, costliest_id) AS grp, count() AS traces,
+        quantilesExact({levels})(trace_ns) AS q, max(trace_ns) AS max_v, avg(trace_ns) AS mean_v, {details}
+    FROM (
+        SELECT *, if(row_number() OVER (ORDER BY trace_ns DESC, TraceId) <= {{top_n:UInt32}}, TraceId, '')
+                AS slowest_id,
+            if(row_number() OVER (ORDER BY cost_usd DESC, TraceId) <= {{top_n:UInt32}}, TraceId, '') AS costliest_id
+        FROM (
+            SELECT TraceId, {_TRACE_NS} AS trace_ns, count() AS spans_in_trace,
+                if(empty({_MODELS_USED}), {schema.quote_string(NO_LLM)}, {_MODELS_USED}) AS models_used,
+                spans_in_trace AS t_spans, models_used AS t_models_used,
+                toTimeZone(min(Timestamp), 'UTC') AS start_utc, trace_ns / 1e6 AS duration_ms,
+                countIf(is_error) AS error_spans, argMin(SpanName, Timestamp) AS first_span_name,
+                argMin(ServiceName, Timestamp) AS service, sum(total_tokens) AS tokens, sum(cost) AS cost_usd,
+                countIf(cost_basis = 'stored') AS s_stored, countIf(cost_basis = 'computed') AS s_computed,
+                countIf(cost_basis = 'unpriced') AS s_unpriced
+            FROM spans GROUP BY TraceId
+        )
+    )
+    GROUP BY GROUPING SETS ((models_used), (spans_in_trace), (slowest_id), (costliest_id), ())
+)"""
+    return sql, params
+
+
+def sample_sql(filters: TraceFilters, columns: list[str], limit: int | None) -> tuple[str, dict[str, Any]]:
+    """Span rows of the window (earliest first), ``columns`` quoted, optionally limited."""
+    where, params = where_clause(filters)
+    cols = ", ".join(schema.quote_identifier(c) for c in columns)
+    sql = f"SELECT {cols} FROM {schema.QUALIFIED} WHERE {where} ORDER BY Timestamp, SpanId"
+    if limit is not None:
+        sql += " LIMIT {limit:UInt32}"
+        params["limit"] = int(limit)
+    return sql, params
