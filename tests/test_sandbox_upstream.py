@@ -92,6 +92,23 @@ def test_no_python_312_names_what_to_install_before_anything_starts(tmp_path, mo
         upstream_api.find_python312([str(tmp_path / "no-python"), sys.executable])
 
 
+def test_commit_is_known_for_a_git_checkout_only(tmp_path):
+    import shutil
+    import subprocess
+
+    root = fake_checkout(tmp_path / "co")
+    assert upstream_api.checkout_commit(root) is None
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(["git", "-C", str(root), *cmd], check=True, env=env)
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True, env=env).stdout.strip()
+    assert upstream_api.checkout_commit(root) == head and len(head) == 40
+
+
 def test_unknown_store_level_is_refused(tmp_path):
     with pytest.raises(SandboxError, match="store level"):
         stack.up(tmp_path / "sb", "current", store_level="everything")
