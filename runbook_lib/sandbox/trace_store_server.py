@@ -7,7 +7,9 @@
   ``INSERT … FORMAT X`` carries its data), ``default_format`` / ``X-ClickHouse-Format`` or a ``FORMAT``
   clause (chDB returns the bytes: JSONEachRow, JSON, TabSeparated*, CSVWithNames, Parquet, Arrow, Native,
   RowBinary, …), query parameters ``param_<name>`` for ``{name:Type}`` placeholders (parsed by the engine,
-  never spliced into SQL), ``database`` / ``X-ClickHouse-Database``, credentials by HTTP Basic auth,
+  never spliced into SQL), ``database`` / ``X-ClickHouse-Database`` (the current database of that one
+  request, as in ClickHouse: names without a database, such as the dictionary upstream's cost functions
+  look up, resolve in it; the next request starts from ``default`` again), credentials by HTTP Basic auth,
   ``X-ClickHouse-User``/``X-ClickHouse-Key`` or the ``user``/``password`` parameters; ``GET /ping`` and
   ``GET /`` answer ``Ok.``. Every other URL parameter is a ClickHouse setting applied to that one query
   (an unknown name fails with ``UNKNOWN_SETTING``, as in ClickHouse); ``readonly`` > 0 and ``GET`` make the
