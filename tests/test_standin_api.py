@@ -240,3 +240,22 @@ def test_public_trace_read_round_trip(agentops_api: StandinApi, trace_store: Sta
     foreign = httpx.get(f"{agentops_api.url}/public/v1/traces/{trace_id}", headers=bearer(other))
     assert foreign.status_code == 404
     assert httpx.get(f"{agentops_api.url}/public/v1/traces/{trace_id}").status_code == 400
+
+
+def test_runbook_artifacts_never_hold_the_key_the_api_logs(start_agentops_api, tmp_path, monkeypatch) -> None:
+    """The stand-in logs the key as upstream does on a drifted schema; 00_setup's report must not carry it."""
+    from runbook_lib.runner import run_notebooks
+
+    api = start_agentops_api("early")
+    monkeypatch.setenv("RB_STANDIN_AGENTOPS_API_KEY", api.seed.api_key)
+    record = run_notebooks(["00_setup"], {"agentops_api_url": api.url, "timeout_s": 10,
+                                          "agentops_api_key": "env:RB_STANDIN_AGENTOPS_API_KEY",
+                                          "litellm_url": None, "otlp_endpoint": None},
+                           out_dir=tmp_path / "reports")
+    assert key_parameters(api.seed.api_key) in api.log_text()
+    checks = {c["id"]: c for c in record.notebooks[0].checks}
+    assert any(c["status"] == "fail" and "500" in c["summary"] for c in checks.values()), checks
+    artifacts = [p for p in record.run_dir.rglob("*") if p.is_file()]
+    assert artifacts and record.verdict != "leaked"
+    for path in artifacts:
+        assert api.seed.api_key not in path.read_text(encoding="utf-8", errors="replace"), path.name
