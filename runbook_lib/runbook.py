@@ -151,17 +151,20 @@ class Section:
 
 @dataclass(frozen=True)
 class SectionSpec:
-    """A registered section: its method name and the title its checks table carries."""
+    """A registered section: its name (``show_<name>``), the title its checks table carries, its method."""
 
     name: str
     title: str
+    method: str
 
 
-def section(title: str) -> Callable[[Callable[[Any], Section]], Callable[[Any], Section]]:
-    """Mark a method of a :class:`Runbook` subclass as a section titled ``title``."""
+def section(title: str, *, name: str | None = None) -> Callable[[Callable[[Any], Section]], Callable[[Any], Section]]:
+    """Mark a method of a :class:`Runbook` subclass as a section titled ``title``, named after the
+    method unless ``name`` is given (when the method name would clash with a parameter)."""
 
     def mark(method: Callable[[Any], Section]) -> Callable[[Any], Section]:
-        method.__runbook_section__ = SectionSpec(method.__name__, title)  # type: ignore[attr-defined]
+        spec = SectionSpec(name or method.__name__, title, method.__name__)
+        method.__runbook_section__ = spec  # type: ignore[attr-defined]
         return method
 
     return mark
@@ -182,10 +185,10 @@ class Runbook:
         super().__init_subclass__(**kw)
         found: dict[str, SectionSpec] = {}
         for base in reversed(cls.__mro__):
-            for attr, value in vars(base).items():
+            for value in vars(base).values():
                 spec = getattr(value, "__runbook_section__", None)
                 if spec is not None:
-                    found[attr] = spec
+                    found[spec.name] = spec
         cls.SECTIONS = found
 
     def __init__(self) -> None:
@@ -220,11 +223,11 @@ class Runbook:
         """Compute section ``name`` (again, if it ran before) and keep its result; nothing is shown."""
         if name not in self.SECTIONS:
             raise AttributeError(f"{type(self).__name__} has no section {name!r}; sections: {', '.join(self.SECTIONS)}")
-        result = getattr(self, name)()
+        spec = self.SECTIONS[name]
+        result = getattr(self, spec.method)()
         if not isinstance(result, Section):
             raise TypeError(f"section {name!r} of {type(self).__name__} returned {type(result).__name__}, "
                             "not a Section")
-        spec = self.SECTIONS[name]
         result.name, result.title = result.name or spec.name, result.title or spec.title
         self.results[name] = result
         return result

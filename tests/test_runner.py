@@ -24,8 +24,8 @@ enabled: bool = False  # a switch
 url: "Optional[Url]" = ""  # optional URL
 api_key: "Optional[Secret]" = None  # optional secret reference
 '''
-CHECKS = '''from runbook_lib import Check, display_checks
-display_checks([Check.passed("demo.ok", "Demo passes", f"name={name} count={count}"),
+CHECKS = '''from runbook_lib import Check, show_checks
+show_checks([Check.passed("demo.ok", "Demo passes", f"name={name} count={count}"),
                 Check.warned("demo.warn", "Demo warns", "just a warning", remedy="nothing to do")])'''
 
 
@@ -38,8 +38,8 @@ def nb_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_notebook(folder / "a_pass.ipynb", PARAMS, "md:## Step one", CHECKS, "md:## Step two", "print('done')",
                    description="always passes")
     write_notebook(folder / "b_fail.ipynb", 'reason: str = "broken"  # why',
-                   'from runbook_lib import Check, display_checks\n'
-                   'display_checks(Check.failed("demo.fail", "Demo fails", reason, remedy="fix it"))')
+                   'from runbook_lib import Check, show_checks\n'
+                   'show_checks(Check.failed("demo.fail", "Demo fails", reason, remedy="fix it"))')
     write_notebook(folder / "c_raise.ipynb", 'api_key: "Secret" = "env:RB_TEST_KEY"  # reference',
                    "from runbook_lib import resolve_secret\n"
                    "raise RuntimeError('could not log in with ' + resolve_secret(api_key))",
@@ -71,14 +71,14 @@ def test_passing_run_writes_a_complete_report(nb_dir: Path, tmp_path: Path) -> N
     assert set(nb["checks"][0]) == {"id", "title", "status", "severity", "summary", "evidence", "remedy"}
     html = (run_dir / nb["html"]).read_text()
     assert "verdict-passed" in html and "Demo warns" in html and "env:RB_TEST_KEY" in html
-    assert "display_checks" not in html  # code hidden by default
+    assert "show_checks" not in html  # code hidden by default
     assert "cdnjs" not in html and 'src="http' not in html
     assert verify_run(run_dir) == []
 
 
 def test_show_code_keeps_code_and_no_html_skips_it(nb_dir: Path, tmp_path: Path) -> None:
     shown = run_notebooks(["a_pass"], out_dir=tmp_path, show_code=True)
-    assert "display_checks" in (shown.run_dir / "a_pass.html").read_text()
+    assert "show_checks" in (shown.run_dir / "a_pass.html").read_text()
     bare = run_notebooks(["a_pass"], out_dir=tmp_path, html=False)
     assert not (bare.run_dir / "a_pass.html").exists() and bare.notebooks[0].html is None
 

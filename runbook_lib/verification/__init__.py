@@ -28,6 +28,7 @@ from .diagnosis import diagnose
 from .preflight import classify_logger, handler_status_from_active, preflight
 from .requests import new_run_id, requests_check, send_requests
 from .results import KINDS, NEW_TOKEN_NAMES, PROMPT_TOKEN_NAMES, Preflight, RoundTrip, SentRequest, SpanSeen
+from .runbook import VerificationRunbook
 
 __all__ = [
     "KINDS",
@@ -38,6 +39,7 @@ __all__ = [
     "SentRequest",
     "SpanSeen",
     "Verification",
+    "VerificationRunbook",
     "classify_logger",
     "diagnose",
     "handler_status_from_active",
@@ -81,23 +83,10 @@ def run_verification(
     requests_per_kind: int = 1,
     deadline_s: float = 30.0,
 ) -> Verification:
-    """Preflight, requests, polling, verification and diagnosis in one call (the notebook's steps)."""
-    pre = preflight(litellm_url, litellm_master_key, model, agentops_api_url=agentops_api_url,
-                    agentops_api_key=agentops_api_key, store=store)
-    checks = list(pre.checks)
-    if not pre.proxy_ok:
-        return Verification(pre, None, _redacted(checks))
-    run_id, sent = send_requests(litellm_url, litellm_master_key, model, per_kind=requests_per_kind,
-                                 failing_model=pre.failing_model)
-    checks.append(requests_check(sent))
-    trip = wait_for_spans(store, sent, run_id=run_id, deadline_s=deadline_s)
-    verified = verify_spans(trip, model=model, project_id=pre.project_id)
-    checks += verified
-    checks += diagnose(pre, trip, litellm_url=litellm_url, litellm_master_key=litellm_master_key,
-                       agentops_api_url=agentops_api_url, agentops_api_key=agentops_api_key, verification=verified)
-    return Verification(pre, trip, _redacted(checks))
-
-
-def _redacted(checks: list[Check]) -> list[Check]:
-    """The checks with every known secret removed from every field (``to_dict`` redacts)."""
-    return [Check.from_dict(c.to_dict()) for c in checks]
+    """Every section of :class:`VerificationRunbook` (the notebook's path, without display) in one call."""
+    rb = VerificationRunbook(litellm_url=litellm_url, litellm_master_key=litellm_master_key, model=model,
+                             agentops_api_url=agentops_api_url,
+                             agentops_api_key=agentops_api_key,
+                             requests_per_kind=requests_per_kind, deadline_s=deadline_s, store=store)
+    rb.run_all()
+    return Verification(rb.pre, rb.trip, rb.checks)

@@ -1,0 +1,180 @@
+"""The 10_migration runbook: connection, drift report, repair plan, apply (or dry run), verification, summary.
+
+Each check appears once per run:
+
+- dry run: the drift checks belong to section ``drift`` (the state is unchanged afterwards);
+- apply: ``drift`` shows the findings as a table only, and ``verification`` carries the drift checks
+  of the repaired database (the state the run leaves behind).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..checks import Check, Severity
+from ..runbook import Runbook, Section, section
+from .auth_probe import AuthProbeResult, probe_auth_query
+from .connection import ServerInfo, connection_check
+from .drift import DriftReport, drift_report
+from .repair import RepairResult, run_repair
+
+__all__ = ["MigrationRunbook"]
+
+_NO_CONNECTION = "_Skipped: no connection (see section 1)._"
+
+
+class MigrationRunbook(Runbook):
+    """10_migration: schema drift report and a verified, all-or-nothing repair of the AgentOps database.
+
+    Sections: ``connection``, ``drift``, ``plan``, ``apply``, ``verification``, ``summary``.
+    """
+
+    notebook = "10_migration"
+
+    def __init__(self, *, database_url: str, agentops_api_key: str | None = None,
+                 migrations_dir: str | Path | None = None, apply: bool = False, allow_destructive: bool = False,
+                 lock_timeout_ms: int = 5000, statement_timeout_ms: int = 60000,
+                 set_prem_status: str | None = None) -> None:
+        super().__init__()
+        self.database_url = database_url
+        self.agentops_api_key = agentops_api_key or None
+        self.migrations_dir = migrations_dir or None
+        self.apply = apply
+        self.allow_destructive = allow_destructive
+        self.lock_timeout_ms = lock_timeout_ms
+        self.statement_timeout_ms = statement_timeout_ms
+        self.set_prem_status = set_prem_status or None
+        self.server: ServerInfo | None = None
+        self.drift_before: DriftReport | None = None
+        self.repair: RepairResult | None = None
+        self.drift_after: DriftReport | None = None
+        self.auth: AuthProbeResult | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.server is not None
+
+    def _repair(self, *, apply: bool) -> RepairResult:
+        return run_repair(self.database_url, apply=apply, allow_destructive=self.allow_destructive,
+                          lock_timeout_ms=self.lock_timeout_ms, statement_timeout_ms=self.statement_timeout_ms,
+                          migrations_dir=self.migrations_dir)
+
+    # 1 -------------------------------------------------------------------------------------------
+    @section("Connection")
+    def connection(self) -> Section:
+        """Connect; who we are, where, and the server version."""
+        self.server, check = connection_check(self.database_url)
+        result = Section([check])
+        if self.server is not None:
+            facts = self.server.as_dict()
+            result.table({"property": list(facts), "value": [str(v) for v in facts.values()]},
+                         formats={"property": "text", "value": "text"})
+        return result
+
+    # 2 -------------------------------------------------------------------------------------------
+    @section("Drift report")
+    def drift(self) -> Section:
+        """The live catalog against the expected schema, the ledger and (optionally) the checkout."""
+        if not self.connected:
+            return Section().note(_NO_CONNECTION)
+        self.drift_before = report = drift_report(self.database_url, migrations_dir=self.migrations_dir)
+        result = Section().note(f"**Inferred level.** {report.level_sentence}")
+        frame = report.to_frame()
+        problems = frame[frame["status"] != "pass"]
+        if len(problems):
+            result.table(problems, title="Findings", formats={"version": "text"})
+        else:
+            result.note("No drift: every expected object is present.")
+        if self.apply:
+            return result.note("_apply=True: these findings are re-checked after the repair (section 5)._")
+        return result.add(*report.checks)
+
+    # 3 -------------------------------------------------------------------------------------------
+    @section("Repair plan (dry run)")
+    def plan(self) -> Section:
+        """Dry-run planning (READ ONLY): the SQL and the preflight probes, whatever ``apply`` is."""
+        if not self.connected:
+            return Section().note(_NO_CONNECTION)
+        planned = self._repair(apply=False)
+        if not self.apply:
+            self.repair = planned
+        result = Section()
+        if planned.plan is not None and planned.plan.steps:
+            result.table([{k: v for k, v in row.items() if k != "sql"} for row in planned.plan_rows],
+                         title="Steps")
+        if planned.sql:
+            result.code(planned.sql, "sql", title="SQL")
+        else:
+            result.note("_No plan._")
+        if self.apply:
+            # The apply re-plans under the lock; only preflight problems are worth showing here.
+            result.title = "Preflight"
+            return result.add(*[c for c in planned.checks
+                                if c.id.startswith("repair.preflight") or c.id == "repair.privileges"])
+        return result.add(*planned.checks)
+
+    # 4 -------------------------------------------------------------------------------------------
+    @section("Apply", name="apply")
+    def apply_repair(self) -> Section:
+        """Apply the plan under the advisory lock in one transaction, or say that this is a dry run."""
+        if not self.connected:
+            return Section().note(_NO_CONNECTION)
+        if not self.apply:
+            return Section([Check.skipped("repair.apply", "Apply the repair",
+                                          "dry run (apply=False): nothing changed")]).note(
+                "**Dry run: nothing changed.** Run again with `apply=True` to apply the plan above.")
+        self.repair = self._repair(apply=True)
+        result = Section(list(self.repair.checks))
+        if self.repair.outcomes:
+            result.table([o.__dict__ for o in self.repair.outcomes], title="Steps run",
+                         formats={"duration_ms": "ms"})
+        return result
+
+    # 5 -------------------------------------------------------------------------------------------
+    @section("Verification")
+    def verification(self) -> Section:
+        """The drift report of the database as the run leaves it, and the API's own auth query."""
+        if not self.connected:
+            return Section().note(_NO_CONNECTION)
+        result = Section()
+        if self.apply:
+            self.drift_after = drift_report(self.database_url, migrations_dir=self.migrations_dir)
+            result.note(f"**Level after the repair.** {self.drift_after.level_sentence}")
+            result.add(*self.drift_after.checks)
+        if self.agentops_api_key:
+            self.auth = probe_auth_query(self.database_url, self.agentops_api_key,
+                                         set_prem_status=self.set_prem_status, apply=self.apply,
+                                         statement_timeout_ms=self.statement_timeout_ms)
+            result.add(*self.auth.checks)
+        else:
+            result.add(Check.skipped("auth.query", "API auth query (POST /v3/auth/token)",
+                                     "no agentops_api_key given: the auth-query probe did not run"))
+        return result
+
+    # 6 -------------------------------------------------------------------------------------------
+    @property
+    def final_report(self) -> DriftReport | None:
+        return self.drift_after or self.drift_before
+
+    @section("Summary")
+    def summary(self) -> Section:
+        """One check for the whole run: the level reached, whether anything changed, the auth query."""
+        report = self.final_report
+        title = "10_migration summary"
+        if not self.connected:
+            return Section([Check.failed("migration.summary", title, "no connection to the database",
+                                         "fix the connection (section 1) and run again",
+                                         severity=Severity.CRITICAL)])
+        changed = bool(self.repair and self.repair.mode == "apply" and self.repair.changed)
+        pieces = [report.level_sentence if report else "no drift report"]
+        pieces.append("changes applied and committed" if changed else "nothing changed")
+        if self.auth is not None:
+            pieces.append("auth query passes" if self.auth.ok else "auth query FAILS")
+        evidence = {"changed": changed, "drift_findings": len(report.findings) if report else None,
+                    "auth_ok": self.auth.ok if self.auth else None}
+        repair_failed = bool(self.repair and not self.repair.ok)
+        if report is not None and report.clean and not repair_failed and (self.auth is None or self.auth.ok):
+            return Section([Check.passed("migration.summary", title, "; ".join(pieces), evidence=evidence)])
+        return Section([Check.failed("migration.summary", title, "; ".join(pieces),
+                                     "see the failed checks above; a dry run shows the plan, apply=True carries "
+                                     "it out", severity=Severity.CRITICAL, evidence=evidence)])

@@ -1,0 +1,108 @@
+"""The 20_callback_verification runbook: preflight, tagged requests, span arrival, diagnosis.
+
+The connection parameters (proxy, AgentOps API, trace store) are held once by the object; each
+section reads them from there and from the sections before it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..checks import Check
+from ..runbook import Runbook, Section, section
+from .arrival import latency_frame, plot_latency, verify_spans, wait_for_spans
+from .diagnosis import diagnose
+from .preflight import preflight
+from .requests import requests_check, send_requests
+from .results import Preflight, RoundTrip, SentRequest
+
+__all__ = ["VerificationRunbook"]
+
+_NO_PROXY = "_Skipped: the proxy did not answer (see the preflight)._"
+
+
+def _redacted(checks: list[Check]) -> list[Check]:
+    """The checks with every known secret removed from every field (``to_dict`` redacts)."""
+    return [Check.from_dict(c.to_dict()) for c in checks]
+
+
+class VerificationRunbook(Runbook):
+    """20_callback_verification: did a request through LiteLLM reach the self-hosted AgentOps trace store?
+
+    Sections: ``preflight``, ``requests``, ``arrival``, ``diagnosis``. ``store`` is a seam for a trace
+    store client; by default one is built from ``trace_store_url``/``user``/``password``.
+    """
+
+    notebook = "20_callback_verification"
+
+    def __init__(self, *, litellm_url: str = "http://127.0.0.1:4000",
+                 litellm_master_key: str = "env:LITELLM_MASTER_KEY", model: str = "fake-gpt",
+                 agentops_api_url: str | None = None, agentops_api_key: str | None = "env:AGENTOPS_API_KEY",
+                 trace_store_url: str = "http://127.0.0.1:8123", trace_store_user: str = "default",
+                 trace_store_password: str | None = None, requests_per_kind: int = 2, deadline_s: float = 30.0,
+                 store: Any = None) -> None:
+        super().__init__()
+        self.litellm_url = litellm_url
+        self.litellm_master_key = litellm_master_key
+        self.model = model
+        self.agentops_api_url = agentops_api_url or None
+        # The key is only used together with the API URL (no URL: the token check is skipped).
+        self.agentops_api_key = agentops_api_key if self.agentops_api_url else None
+        self.requests_per_kind = requests_per_kind
+        self.deadline_s = deadline_s
+        if store is None:
+            from ..traces.store import ClickHouseHttpStore
+
+            store = ClickHouseHttpStore(trace_store_url, trace_store_user, trace_store_password)
+        self.store = store
+        self.pre: Preflight | None = None
+        self.run_id: str | None = None
+        self.sent: list[SentRequest] = []
+        self.trip: RoundTrip | None = None
+        self.verified: list[Check] = []
+
+    @property
+    def proxy_ok(self) -> bool:
+        return self.pre is not None and self.pre.proxy_ok
+
+    @section("Preflight")
+    def preflight(self) -> Section:
+        """The proxy answers and has a logger built; the AgentOps token works; the trace store answers."""
+        self.pre = preflight(self.litellm_url, self.litellm_master_key, self.model,
+                             agentops_api_url=self.agentops_api_url, agentops_api_key=self.agentops_api_key,
+                             store=self.store)
+        return Section(_redacted(list(self.pre.checks)))
+
+    @section("Tagged requests")
+    def requests(self) -> Section:
+        """Plain, streaming and failing requests, each tagged with the run id."""
+        self.result("preflight")
+        if not self.proxy_ok:
+            return Section().note(_NO_PROXY)
+        self.run_id, sent = send_requests(self.litellm_url, self.litellm_master_key, self.model,
+                                          per_kind=self.requests_per_kind, failing_model=self.pre.failing_model)
+        self.sent = list(sent)
+        return Section(_redacted([requests_check(self.sent)]), title=f"Requests of run {self.run_id}")
+
+    @section("What arrived")
+    def arrival(self) -> Section:
+        """Poll the store until every span arrived or the deadline passed; check what AgentOps reads."""
+        self.result("requests")
+        if not self.proxy_ok or self.run_id is None:
+            return Section().note(_NO_PROXY)
+        self.trip = wait_for_spans(self.store, self.sent, run_id=self.run_id, deadline_s=self.deadline_s)
+        self.verified = verify_spans(self.trip, model=self.model, project_id=self.pre.project_id)
+        result = Section(_redacted(self.verified)).checks_here()
+        result.table(latency_frame(self.trip), title="Arrival per request", formats={"latency_s": "seconds"})
+        return result.figure(plot_latency(self.trip))
+
+    @section("Diagnosis")
+    def diagnosis(self) -> Section:
+        """When spans are missing or incomplete, the cause from evidence."""
+        self.result("arrival")
+        if self.trip is None:
+            return Section().note(_NO_PROXY)
+        findings = diagnose(self.pre, self.trip, litellm_url=self.litellm_url,
+                            litellm_master_key=self.litellm_master_key, agentops_api_url=self.agentops_api_url,
+                            agentops_api_key=self.agentops_api_key, verification=self.verified)
+        return Section(_redacted(list(findings)))
