@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from runbook_lib.traces.analytics import ALL_MODELS, ALL_TRACES, NO_LLM, QUANTILES, TraceAnalytics, TraceFilters
+from runbook_lib.traces.tables import TABLES
 from tests.plugins.traces import NS, PROJECTS, TRACE_END, TRACE_START, tags_of
 
 pytestmark = pytest.mark.sandbox
@@ -101,7 +102,7 @@ def test_attribute_names_present(analytics, truth):
 
 @pytest.mark.parametrize("bucket", ["day", "hour"])
 def test_volume_per_period(analytics, truth, bucket):
-    df = analytics.volume(bucket).frame
+    df = analytics.volume(bucket=bucket).frame
     key = "day_ns" if bucket == "day" else "hour_ns"
     g = truth.groupby(key)
     expected = pd.DataFrame({"traces": g["trace"].nunique(), "spans": g.size(), "llm_spans": g["is_llm"].sum()})
@@ -130,7 +131,7 @@ def test_status_by_model_uses_the_agentops_rule(analytics, truth):
 
 @pytest.mark.parametrize("bucket", ["day", "hour"])
 def test_error_rate_over_time_by_model(analytics, truth, bucket):
-    df = analytics.errors_over_time(bucket).frame
+    df = analytics.errors_over_time(bucket=bucket).frame
     llm = truth[truth["is_llm"]]
     key = "day_ns" if bucket == "day" else "hour_ns"
     g = llm.groupby([key, "model"])
@@ -236,13 +237,13 @@ def test_slowest_and_costliest_traces(analytics, truth):
     per = t.groupby("trace").agg(start=("ts_ns", "min"), end=("end", "max"), cost=("cost", "sum"),
                                  spans=("span", "size"))
     per["dur"] = per["end"] - per["start"]
-    slow = analytics.slowest_traces(7).frame
+    slow = analytics.slowest_traces(top_n=7).frame
     exp = per.sort_values(["dur"], ascending=False, kind="stable").head(7)
     assert slow["trace_id"].tolist() == exp.index.tolist()
     assert slow["duration_ms"].tolist() == (exp["dur"] / 1e6).tolist()
     assert slow["spans"].tolist() == exp["spans"].tolist()
     assert slow["dashboard_url"].iloc[0] == f"http://dash.local:3000/traces?trace_id={exp.index[0]}"
-    costly = analytics.costliest_traces(5).frame
+    costly = analytics.costliest_traces(top_n=5).frame
     exp = per.sort_values("cost", ascending=False).head(5)
     assert costly["trace_id"].tolist() == exp.index.tolist()
     assert costly["cost_usd"].to_numpy() == pytest.approx(exp["cost"].to_numpy(), rel=1e-9)
@@ -257,7 +258,7 @@ def test_dashboard_figures_beside_ours(analytics, truth):
     assert int(fig["o_total_tokens"]) == truth["total"].sum()
     assert fig["o_cost"] == pytest.approx(t["cost"].sum(), rel=1e-9)
     assert int(fig["new_names_only_spans"]) == int((truth["is_llm"] & truth["has_new"] & ~truth["has_old"]).sum())
-    rec = analytics.reconciliation(analytics.dashboard_figures()).frame.set_index("figure")
+    rec = analytics.dashboard().frame.set_index("figure")
     assert rec.loc["prompt tokens", "difference"] == truth["prompt"].sum() - truth["old_prompt"].sum() > 0
     assert "input_tokens/output_tokens" in rec.loc["prompt tokens", "why_they_differ"]
     assert rec.loc["traces", "difference"] == 0
@@ -335,7 +336,7 @@ def test_window_boundaries_include_start_and_exclude_end(make_store):
     store = make_store(rows)
     a = TraceAnalytics(store, TraceFilters.from_params(t0, t0 + dt.timedelta(hours=1)))
     assert int(a.coverage().frame.iloc[0]["spans"]) == 2
-    slow = a.slowest_traces(10).frame
+    slow = a.slowest_traces(top_n=10).frame
     assert sorted(slow["trace_id"]) == ["at-start", "last-ns"]
     # a window given as relative times around a fixed "now"
     f = TraceFilters.from_params("-1h", "now", now=t0 + dt.timedelta(hours=1))
@@ -347,9 +348,11 @@ def test_empty_window_gives_empty_tables_not_errors(dump_store):
     tables = a.all_tables(top_n=5)
     cov = tables["coverage"].frame.iloc[0]
     assert int(cov["spans"]) == 0 and pd.isna(cov["first_span_utc"])
-    for key in ("status", "errors_over_time", "llm_latency", "trace_latency", "tokens", "cost", "unpriced",
-                "spans_per_trace", "slowest_traces", "costliest_traces", "attributes"):
-        assert tables[key].frame.empty, key
+    one_row_or_per_period = {"coverage", "headline", "volume", "dashboard"}
+    assert one_row_or_per_period < set(tables) and set(tables) == set(TABLES.keys())
+    for spec in TABLES:
+        if spec.key not in one_row_or_per_period:
+            assert tables[spec.key].frame.empty, spec.key
     assert (tables["volume"].frame["spans"] == 0).all()
     head = tables["headline"].frame.iloc[0]
     assert head["traces"] == 0 and math.isnan(head["llm_p50_ms"]) and math.isnan(head["llm_error_rate"])

@@ -6,14 +6,12 @@ from __future__ import annotations
 import pytest
 
 from runbook_lib.runner import run_notebooks
+from runbook_lib.traces.tables import TABLES
 from tests.plugins.traces import TRACE_END, TRACE_START
 
 pytestmark = pytest.mark.sandbox
 
 NAME = "30_trace_analytics"
-TABLES = ("coverage", "attributes", "headline", "volume", "status", "errors_over_time", "llm_latency",
-          "trace_latency", "tokens", "cost", "unpriced", "spans_per_trace", "slowest_traces", "costliest_traces",
-          "dashboard", "prices")
 
 
 def _window() -> dict[str, str]:
@@ -44,8 +42,9 @@ def test_notebook_on_a_dump_file(parquet_dump, tmp_path):
     for text in ("quantilesExact", "LLM span latency by model", "As the dashboard shows it", "Definition.",
                  "http://dash.local:3000/traces?trace_id="):
         assert text in html, text
-    for key in TABLES:
-        assert (export / f"{key}.csv").is_file() and (export / f"{key}.parquet").is_file(), key
+    for spec in TABLES:
+        name = spec.export_name
+        assert (export / f"{name}.csv").is_file() and (export / f"{name}.parquet").is_file(), name
 
 
 def test_notebook_on_the_sandbox_store_over_http(http_trace_store, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from runbook_lib.checks import Status
 from runbook_lib.traces.analytics import TraceAnalytics, TraceFilters
-from runbook_lib.traces.report import data_checks
+from runbook_lib.traces.data_checks import data_checks
 
 pytestmark = pytest.mark.sandbox
 
@@ -82,7 +82,7 @@ def test_dashboard_rule_figures_match_hand_computed_values(hand):
 
 
 def test_reconciliation_explains_each_difference(hand):
-    rec = _a(hand, project_id="p1").reconciliation().frame.set_index("figure")
+    rec = _a(hand, project_id="p1").dashboard().frame.set_index("figure")
     assert rec.loc["traces", "dashboard_rule"] == 2 and rec.loc["spans", "ours"] == 7
     assert rec.loc["total tokens", "difference"] == 400
     assert rec.loc["total cost (USD)", "difference"] == pytest.approx(0.0005, abs=1e-12)

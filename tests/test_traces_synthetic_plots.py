@@ -11,6 +11,7 @@ import pytest
 from runbook_lib.traces import plots
 from runbook_lib.traces.analytics import TraceAnalytics, TraceFilters
 from runbook_lib.traces.synthetic import DEFAULT_MODELS, generate_table, generate_traces
+from runbook_lib.traces.tables import TABLES
 from tests.plugins.traces import TRACE_END, TRACE_START, flatten_spans
 
 pytestmark = pytest.mark.sandbox
@@ -81,18 +82,20 @@ def _texts(fig):
             "y": " ".join(a.get_ylabel() for a in ax), "legend": [a.get_legend() for a in ax]}
 
 
-@pytest.mark.parametrize("name, unit, legend", [
-    ("latency", "ms", True), ("requests", "%", True), ("cost", "USD", True), ("tokens", "millions", True),
-    ("spans", "count", False)])
-def test_plots_have_titles_units_and_legends(tables, name, unit, legend):
-    llm = tables["llm_latency"]
-    fig = {
-        "latency": lambda: plots.latency_percentiles(llm[llm["model"] != "(all models)"]),
-        "requests": lambda: plots.requests_and_error_rate(tables["volume"], tables["errors_over_time"]),
-        "cost": lambda: plots.cost_by_model_per_day(tables["cost"]),
-        "tokens": lambda: plots.token_distribution(tables["tokens"]),
-        "spans": lambda: plots.spans_per_trace_histogram(tables["spans_per_trace"]),
-    }[name]()
+#: Unit each plot's axes must name, and whether it has a legend (by plot name).
+PLOT_UNITS = {"latency": ("ms", True), "requests_errors": ("%", True), "cost": ("USD", True),
+              "tokens": ("millions", True), "spans_per_trace": ("count", False)}
+
+
+def test_every_registered_plot_is_checked():
+    assert set(TABLES.plots()) == set(PLOT_UNITS)
+
+
+@pytest.mark.parametrize("name", sorted(PLOT_UNITS))
+def test_plots_have_titles_units_and_legends(tables, name):
+    unit, legend = PLOT_UNITS[name]
+    plot = TABLES.plots()[name]
+    fig = plot.draw({k: tables[k] for k in plot.needs})
     t = _texts(fig)
     assert t["title"].strip() and t["x"].strip() and t["y"].strip()
     assert unit in t["x"] + t["y"]

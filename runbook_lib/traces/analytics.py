@@ -17,11 +17,13 @@ import pandas as pd
 from . import scan_sql, schema, shaping
 from .pricing import Price
 from .scan import WindowScan
+from .scan_sql import NO_LLM, QUANTILES
+from .shaping import ALL_MODELS, ALL_TRACES
 from .store import TraceStore
 from .tables import TABLES, Table
-from .window import TraceFilters
+from .window import TraceFilters, parse_time
 
-__all__ = ["TraceAnalytics"]
+__all__ = ["ALL_MODELS", "ALL_TRACES", "NO_LLM", "QUANTILES", "Table", "TraceAnalytics", "TraceFilters", "parse_time"]
 
 
 class TraceAnalytics:

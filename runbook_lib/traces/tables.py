@@ -2,9 +2,9 @@
 
 Each :class:`TableSpec` says what a table is (key, title, the one-sentence definition an operator
 reads), its columns with their display kinds (``runbook_lib.display.COLUMN_KINDS``), how it is cut
-from the window's scans (``shape``), which scan it reads, its plot, and the file name it is exported
-as. The notebook, :meth:`TraceAnalytics.all_tables`, the exports, the benchmark and the tests iterate
-:data:`TABLES`; no other module lists table names.
+from the window's scans (``shape``), which scan it reads, the notebook section that shows it, its
+plot, and the file name it is exported as. The notebook, :meth:`TraceAnalytics.all_tables`, the
+exports, the benchmark and the tests iterate :data:`TABLES`; no other module lists table names.
 
 Every table reads one of the two scans (:mod:`scan_sql`): the span scan (one pass: every span-level
 figure) or the trace scan (one pass grouped by trace: trace latency, span counts and both top-N lists,
@@ -48,9 +48,9 @@ class TableSpec:
     columns: Mapping[str, str]
     shape: Shape
     scan: str
+    section: str
     export_name: str = ""
     plot: PlotSpec | None = None
-    notes: str = ""
 
     def __post_init__(self) -> None:
         if not self.export_name:
@@ -111,6 +111,14 @@ class TableRegistry:
     def keys(self) -> list[str]:
         return list(self._specs)
 
+    def in_section(self, section: str) -> list[TableSpec]:
+        """The tables a notebook section shows, in registry order."""
+        return [s for s in self if s.section == section]
+
+    def sections(self) -> list[str]:
+        """Every section named by a table, in order of first appearance."""
+        return list(dict.fromkeys(s.section for s in self))
+
     def plots(self) -> dict[str, PlotSpec]:
         """Every plot, by name, in table order."""
         return {s.plot.name: s.plot for s in self if s.plot is not None}
@@ -126,42 +134,42 @@ TABLES.register(TableSpec(
     "LLM spans = spans with gen_ai.request.model or gen_ai.response.model.",
     {"window": "text", "spans": "count", "traces": "count", "llm_spans": "count", "llm_errors": "count",
      "first_span_utc": "time", "last_span_utc": "time", "services": "count", "llm_models": "count"},
-    shaping.coverage, _SPAN))
+    shaping.coverage, _SPAN, "coverage"))
 TABLES.register(TableSpec(
     "attributes", "Span attribute names present",
     "Each SpanAttributes key with the number of spans in the window carrying it, and whether the AgentOps "
     "dashboard reads it.",
     {"attribute": "text", "spans": "count", "read_by_dashboard": "bool", "ignored_token_name": "bool"},
-    shaping.attributes, _SPAN))
+    shaping.attributes, _SPAN, "coverage"))
 TABLES.register(TableSpec(
     "headline", "Headline",
     "One row for the window: volume, LLM error rate, exact p50/p95 latency of LLM spans and of traces, tokens "
     "and cost (stored cost where spans carry it, else tokens x price table).",
-    {"traces": "count", "spans": "count", "llm_spans": "count", "llm_error_rate": "percent", "llm_p50_ms": "ms",
+    {"traces": "count", "spans": "count", "llm_spans": "count", "llm_error_rate": "ratio", "llm_p50_ms": "ms",
      "llm_p95_ms": "ms", "trace_p50_ms": "ms", "trace_p95_ms": "ms", "total_tokens": "count", "cost_usd": "usd",
      "unpriced_spans": "count"},
-    shaping.headline, f"{_SPAN} + {_TRACE}"))
+    shaping.headline, f"{_SPAN} + {_TRACE}", "headline"))
 TABLES.register(TableSpec(
     "volume", "Volume over time",
     "Per UTC period: traces = distinct TraceId with at least one span starting in the period (a trace "
     "crossing a period boundary counts in both); spans and LLM spans by their start.",
     {"period_start_utc": "time", "traces": "count", "spans": "count", "llm_spans": "count",
-     "llm_errors": "count", "llm_error_rate": "percent"},
-    shaping.volume, _SPAN))
+     "llm_errors": "count", "llm_error_rate": "ratio"},
+    shaping.volume, _SPAN, "errors"))
 TABLES.register(TableSpec(
     "status", "Span status by model (AgentOps rule)",
     "upper(StatusCode): 'OK' = success, 'ERROR' = fail, anything else (Unset, empty) = indeterminate. "
     "error_rate = fail / spans. Non-LLM spans are one group.",
     {"model": "text", "spans": "count", "success": "count", "fail": "count", "indeterminate": "count",
-     "error_rate": "percent"},
-    shaping.status, _SPAN))
+     "error_rate": "ratio"},
+    shaping.status, _SPAN, "errors"))
 TABLES.register(TableSpec(
     "errors_over_time", "LLM error rate over time, by model",
     "Per UTC period and request model: LLM spans, failed ones (StatusCode ERROR) and error_rate = failed / "
     "LLM spans.",
     {"period_start_utc": "time", "model": "text", "llm_spans": "count", "errors": "count",
-     "error_rate": "percent"},
-    shaping.errors_over_time, _SPAN,
+     "error_rate": "ratio"},
+    shaping.errors_over_time, _SPAN, "errors",
     plot=PlotSpec("requests_errors", "Requests and error rate over time",
                   lambda t: plots.requests_and_error_rate(t["volume"], t["errors_over_time"]),
                   ("volume", "errors_over_time"))))
@@ -171,7 +179,7 @@ TABLES.register(TableSpec(
     "floor(q*n) of the sorted durations; no interpolation), max and mean. The '(all models)' row pools every "
     "LLM span.",
     {"model": "text", "spans": "count", **_PCT},
-    shaping.llm_latency, _SPAN,
+    shaping.llm_latency, _SPAN, "latency",
     plot=PlotSpec("latency", "LLM latency percentiles by model",
                   lambda t: plots.latency_percentiles(t["llm_latency"][t["llm_latency"]["model"]
                                                                        != shaping.ALL_MODELS]),
@@ -181,7 +189,7 @@ TABLES.register(TableSpec(
     "Trace duration = last span end - first span start over the trace's spans in the window (ms); grouped by "
     "the sorted set of request models its LLM spans used; exact percentiles as for LLM spans.",
     {"models_used": "text", "traces": "count", **_PCT},
-    shaping.trace_latency, _TRACE))
+    shaping.trace_latency, _TRACE, "latency"))
 TABLES.register(TableSpec(
     "tokens", "Tokens by model and day",
     "Sum over LLM spans per UTC day and request model. prompt = gen_ai.usage.prompt_tokens, else "
@@ -193,7 +201,7 @@ TABLES.register(TableSpec(
      "completion_tokens": "count", "cache_read_tokens": "count", "reasoning_tokens": "count",
      "total_tokens": "count", "spans_prompt_completion_names": "count", "spans_input_output_names_only": "count",
      "spans_without_token_counts": "count", "token_names": "text"},
-    shaping.tokens, _SPAN,
+    shaping.tokens, _SPAN, "cost",
     plot=PlotSpec("tokens", "Token distribution", lambda t: plots.token_distribution(t["tokens"]), ("tokens",))))
 TABLES.register(TableSpec(
     "cost", "Cost by model and day (USD)",
@@ -204,7 +212,7 @@ TABLES.register(TableSpec(
     {"day_utc": "time", "model": "text", "spans": "count", "stored_spans": "count", "computed_spans": "count",
      "unpriced_spans": "count", "no_usage_spans": "count", "stored_usd": "usd", "computed_usd": "usd",
      "cost_usd": "usd", "basis": "text"},
-    shaping.cost, _SPAN,
+    shaping.cost, _SPAN, "cost",
     plot=PlotSpec("cost", "Cost by model per day", lambda t: plots.cost_by_model_per_day(t["cost"]), ("cost",))))
 TABLES.register(TableSpec(
     "unpriced", "Models without a price",
@@ -212,31 +220,31 @@ TABLES.register(TableSpec(
     "missing from every cost figure.",
     {"model": "text", "spans": "count", "prompt_tokens": "count", "completion_tokens": "count",
      "first_seen_utc": "time", "last_seen_utc": "time"},
-    shaping.unpriced, _SPAN))
+    shaping.unpriced, _SPAN, "cost"))
 TABLES.register(TableSpec(
     "prices", "Price table used",
     "Each model the LLM spans are priced by, with the price-table entry it matched (USD per 1M tokens; "
     "default prices unless price_table is given; matched on the response model).",
     {"model": "text", "price_key": "text", "input_usd_per_1m": "usd", "output_usd_per_1m": "usd"},
-    shaping.prices, _SPAN))
-TABLES.register(TableSpec(
-    "spans_per_trace", "Spans per trace",
-    "Number of traces having n spans in the window, for each n.",
-    {"spans_in_trace": "count", "traces": "count"},
-    shaping.spans_per_trace, _TRACE,
-    plot=PlotSpec("spans_per_trace", "Spans per trace",
-                  lambda t: plots.spans_per_trace_histogram(t["spans_per_trace"]), ("spans_per_trace",))))
+    shaping.prices, _SPAN, "cost"))
 _TOP_COLUMNS = {"trace_id": "text", "start_utc": "time", "duration_ms": "ms", "spans": "count",
                 "error_spans": "count", "first_span_name": "text", "service": "text", "models_used": "text",
                 "tokens": "count", "cost_usd": "usd", "cost_basis": "text", "dashboard_url": "url"}
 TABLES.register(TableSpec(
     "slowest_traces", "Slowest traces",
     "Top N traces by duration (last span end - first span start), with their cost and a dashboard link.",
-    _TOP_COLUMNS, shaping.slowest_traces, _TRACE))
+    _TOP_COLUMNS, shaping.slowest_traces, _TRACE, "worst"))
 TABLES.register(TableSpec(
     "costliest_traces", "Most expensive traces",
     "Top N traces by cost (sum of span costs as defined for the cost table).",
-    _TOP_COLUMNS, shaping.costliest_traces, _TRACE))
+    _TOP_COLUMNS, shaping.costliest_traces, _TRACE, "worst"))
+TABLES.register(TableSpec(
+    "spans_per_trace", "Spans per trace",
+    "Number of traces having n spans in the window, for each n.",
+    {"spans_in_trace": "count", "traces": "count"},
+    shaping.spans_per_trace, _TRACE, "worst",
+    plot=PlotSpec("spans_per_trace", "Spans per trace",
+                  lambda t: plots.spans_per_trace_histogram(t["spans_per_trace"]), ("spans_per_trace",))))
 TABLES.register(TableSpec(
     "dashboard", "As the dashboard shows it, beside ours",
     "AgentOps rules: trace_count = distinct TraceId; span counts by upper(StatusCode); tokens from "
@@ -247,4 +255,4 @@ TABLES.register(TableSpec(
     "in for it.",
     {"figure": "text", "dashboard_rule": "number", "ours": "number", "difference": "number",
      "why_they_differ": "text"},
-    shaping.reconciliation, _SPAN))
+    shaping.reconciliation, _SPAN, "dashboard"))

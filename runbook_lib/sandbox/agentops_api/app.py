@@ -25,7 +25,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     failures.install(app)
     projects, store = ProjectStore(settings), TraceStore(settings)
     tokens, sessions = TokenRules(settings), SessionStore(settings)
-    prices = TokenPrices.from_litellm() if settings.token_prices is None else TokenPrices(settings.token_prices)
+    prices = TokenPrices.installed() if settings.token_prices is None else TokenPrices(settings.token_prices)
 
     @app.get("/health")
     def health() -> dict[str, str]:

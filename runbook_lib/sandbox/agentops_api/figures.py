@@ -11,9 +11,9 @@ summed ``total_cost`` (stored, else the cost functions' price).
 The price lookup for spans without stored costs (and for the trace list's prompt/completion cost):
 upstream uses the ``tokencost`` package (its own copy of LiteLLM's price map: model lower-cased, exact
 key, else the part after the last ``/``; tokens × USD per token, unrounded). The stand-in applies the
-same rule to LiteLLM's price map bundled with the installed ``litellm`` (:class:`TokenPrices`), so the
-figures differ only where the two copies of the map differ (e.g. LiteLLM 1.108.7 dropped
-``claude-3-5-sonnet-20241022``, which tokencost 0.1.26 still prices).
+same rule (:class:`TokenPrices`) to tokencost's own map when ``tokencost`` is installed, else to the map
+bundled with the installed ``litellm``; then the figures differ where the two copies differ (LiteLLM
+1.108.7 no longer has ``claude-3-5-sonnet-20241022`` or a bare ``gemini-2.0-flash``, tokencost 0.1.26 does).
 
 Costs are formatted as upstream does: 7 decimals for span/trace metrics, 5 for project metrics.
 """
@@ -35,14 +35,24 @@ class TokenPrices:
     """USD per token by model, looked up by tokencost's rule in a LiteLLM-format price map."""
 
     def __init__(self, price_map: Mapping[str, Any]) -> None:
-        self._map = {str(k).lower(): v for k, v in price_map.items() if isinstance(v, Mapping)}
+        self._map = {str(k): v for k, v in price_map.items() if isinstance(v, Mapping)}
 
     @classmethod
-    def from_litellm(cls) -> TokenPrices:
-        """The price map bundled with the installed LiteLLM (empty when LiteLLM is not installed)."""
+    def installed(cls) -> TokenPrices:
+        """tokencost's own price map when that package is installed (upstream's source), else LiteLLM's
+        bundled one, else none. Read from the packages' files, without importing them."""
+        import importlib.util
+        import json
+        from pathlib import Path
+
         from ...errors import ConfigError
         from ...traces.dashboard_objects import litellm_price_map
 
+        spec = importlib.util.find_spec("tokencost")
+        if spec is not None and spec.submodule_search_locations:
+            path = Path(next(iter(spec.submodule_search_locations))) / "model_prices.json"
+            if path.is_file():
+                return cls(json.loads(path.read_text(encoding="utf-8")))
         try:
             return cls(litellm_price_map())
         except ConfigError:

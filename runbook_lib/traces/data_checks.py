@@ -1,0 +1,109 @@
+"""Judging the window's data: empty window, token names the dashboard ignores, models without a price,
+free-plan truncation, exact percentiles. Each check reads computed tables, never the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from ..checks import Check, Severity
+from .scan import FREE_PLAN_VISIBLE_DAYS
+from .scan_sql import QUANTILES
+from .shaping import IGNORED_TOKEN_ATTRIBUTES
+from .tables import Table
+from .window import TraceFilters
+
+__all__ = ["data_checks", "exact_percentiles_check", "plan_check", "prices_check", "token_names_check",
+           "window_check"]
+
+
+def window_check(coverage: pd.DataFrame, filters: TraceFilters) -> Check:
+    """Warn when the window holds no span."""
+    cov = coverage.iloc[0]
+    spans = int(cov["spans"])
+    if spans == 0:
+        return Check.warned(
+            "traces.window.empty", "Spans in the window", f"no spans in {filters.describe()}",
+            remedy="widen start/end, check project_id and the other filters, or check that the collector writes "
+                   "to this store (notebook 20_callback_verification)",
+            evidence={"window": filters.describe()})
+    return Check.passed("traces.window.empty", "Spans in the window",
+                        f"{spans:,} spans in {int(cov['traces']):,} traces",
+                        evidence={"spans": spans, "traces": int(cov["traces"])})
+
+
+def token_names_check(tokens: pd.DataFrame, figures: pd.DataFrame) -> Check:
+    """Warn when LLM spans carry token counts only under names the dashboard ignores."""
+    new_only = int(figures.iloc[0]["new_names_only_spans"]) if len(figures) else 0
+    if not new_only:
+        return Check.passed("traces.tokens.ignored_names", "Token attributes the dashboard reads",
+                            "token counts use the names the dashboard reads")
+    affected = tokens[tokens["spans_input_output_names_only"] > 0]
+    by_model = affected.groupby("model")["spans_input_output_names_only"].sum().sort_values(ascending=False)
+    only = sorted(set(tokens.loc[tokens["token_names"] == "input/output only", "model"]))
+    return Check.warned(
+        "traces.tokens.ignored_names", "Token attributes the dashboard reads",
+        f"{new_only:,} LLM spans carry token counts only as {' / '.join(IGNORED_TOKEN_ATTRIBUTES)}, which "
+        f"the AgentOps dashboard ignores (it shows 0 tokens and 0 computed cost for them)"
+        + (f"; models using only those names: {', '.join(only)}" if only else ""),
+        remedy="make the instrumentation also emit gen_ai.usage.prompt_tokens / completion_tokens (or map "
+               "them in the collector's transform processor); this report already counts both names",
+        evidence={"spans": new_only, "by_model": {str(k): int(v) for k, v in by_model.items()}})
+
+
+def prices_check(unpriced: pd.DataFrame) -> Check:
+    """Warn (minor) when LLM spans with usage have neither a stored cost nor a price."""
+    if not len(unpriced):
+        return Check.passed("traces.cost.unknown_prices", "Prices for every model",
+                            "every LLM span with usage has a stored cost or a price")
+    models = {str(m): int(n) for m, n in zip(unpriced["model"], unpriced["spans"], strict=True)}
+    return Check.warned(
+        "traces.cost.unknown_prices", "Prices for every model",
+        f"{sum(models.values()):,} LLM spans with usage have no stored cost and no price: "
+        f"{', '.join(models)}; their cost is missing from every cost figure",
+        remedy="add these models to the price_table parameter (USD per 1M input/output tokens)",
+        severity=Severity.MINOR, evidence={"unpriced_spans_by_model": models})
+
+
+def plan_check(prem_status: str | None, filters: TraceFilters, figures: pd.DataFrame, now: dt.datetime) -> Check:
+    """Warn when the org's free plan hides part of the window on the dashboard."""
+    cid, title = "traces.dashboard.plan_truncation", "Dashboard plan limits"
+    if not prem_status:
+        return Check.skipped(cid, title, "org plan unknown: pass prem_status (orgs.prem_status, or "
+                                         "project_prem_status from POST /v3/auth/token) to check it")
+    if prem_status.strip().lower() != "free":
+        return Check.passed(cid, title, f"org plan {prem_status!r}: the dashboard shows the whole window")
+    cutoff = now - dt.timedelta(days=FREE_PLAN_VISIBLE_DAYS)
+    older = int(figures.iloc[0]["traces_older_3d"]) if len(figures) else 0
+    hidden = max(older - 3, 0)
+    if filters.start >= cutoff and older == 0:
+        return Check.passed(cid, title, "free plan, but the window lies within the last 3 days the "
+                                        "dashboard shows")
+    return Check.warned(
+        cid, title,
+        f"the org is on the free plan: the dashboard hides traces older than {FREE_PLAN_VISIBLE_DAYS} days "
+        f"except the 3 newest (about {hidden:,} of {older:,} traces in this window), blanks span attributes "
+        "and clamps metrics to 30 days, so its figures will not match these",
+        remedy="in the self-hosted database set orgs.prem_status = 'enterprise' for the org "
+               "(UPDATE orgs SET prem_status = 'enterprise' WHERE id = ...), or compare a window within the "
+               "last 3 days",
+        evidence={"traces_older_than_3_days": older, "cutoff_utc": cutoff.isoformat()})
+
+
+def exact_percentiles_check() -> Check:
+    """A statement, as a passed check: the percentiles are exact (no sampling, no approximation)."""
+    return Check.passed(
+        "traces.percentiles.exact", "Percentiles are exact",
+        f"latency percentiles {', '.join(f'p{int(q * 100)}' for q in QUANTILES)} use quantilesExact over "
+        "every span in the window (no sampling, no approximation)", severity=Severity.MINOR)
+
+
+def data_checks(tables: Mapping[str, Table], figures: pd.DataFrame, *, filters: TraceFilters,
+                prem_status: str | None, now: dt.datetime) -> list[Check]:
+    """Every data check over computed tables: empty window, ignored token names, unknown prices, plan."""
+    frames: dict[str, Any] = {k: t.frame for k, t in tables.items()}
+    return [window_check(frames["coverage"], filters), token_names_check(frames["tokens"], figures),
+            prices_check(frames["unpriced"]), plan_check(prem_status, filters, figures, now)]
