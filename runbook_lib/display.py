@@ -219,7 +219,7 @@ def column_kind(name: str, values: Any) -> str:
         else:
             return "url" if lowered.endswith("_url") else "text"
     if not pd.api.types.is_numeric_dtype(dtype):
-        return "text"
+        return "url" if lowered.endswith("_url") else "text"
     for matches, kind in _NAME_KINDS:
         if matches(lowered):
             return kind

@@ -72,3 +72,23 @@ def test_a_hand_edited_parameters_cell_is_checked_in_the_kernel(tmp_path: Path) 
     assert info.value.ename == "ParameterError"
     assert "takes a reference, not a value" in info.value.evalue and "expected a number" in info.value.evalue
     assert "sk-literal-key-123" not in info.value.evalue
+
+
+RUNBOOKS = {"00_setup": "runbook_lib.setup.SetupRunbook", "10_migration": "runbook_lib.db.runbook.MigrationRunbook",
+            "20_callback_verification": "runbook_lib.verification.VerificationRunbook"}
+
+
+@pytest.mark.parametrize("name", sorted(RUNBOOKS))
+def test_notebook_cells_are_the_runbooks_sections_in_order(name: str) -> None:
+    """The notebook builds its runbook from its parameters, shows every section once in the runbook's
+    order and ends with the verdict, so ``run_all`` (what tests drive) is the notebook's own path."""
+    import importlib
+
+    module, _, cls_name = RUNBOOKS[name].rpartition(".")
+    cls = getattr(importlib.import_module(module), cls_name)
+    assert cls.notebook == name
+    nb = json.loads((notebook_dir() / f"{name}.ipynb").read_text())
+    code = ["".join(c["source"]).strip() for c in nb["cells"]
+            if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", [])]
+    assert code[0].endswith(f"rb = {cls_name}.from_parameters(globals())")
+    assert code[1:] == [f"rb.show_{section}()" for section in cls.SECTIONS] + ["rb.show_verdict()"]
