@@ -9,9 +9,8 @@ upstream's ``api/models/{metrics,traces,span_metrics}.py`` and ``routes/v4/{metr
   project's window is clamped to the last 30 days. Answers are cached 300 s per (project, start, end).
 - **trace list** (``GET /v4/traces/list/{id}``, its ``metrics``): per span ``gen_ai.usage.total_cost``,
   else ``calculate_prompt_cost + calculate_completion_cost``. Shown with 7 decimals. Its
-  ``span_count`` counts traces, and a trace counts as success/fail only when its last span's
-  ``StatusCode`` is exactly ``OK``/``ERROR``. Cached 30 s, and only for requests with a window,
-  a query or an offset.
+  ``span_count`` counts traces, and success/fail count traces by their last span's ``StatusCode``.
+  Cached 30 s, and only for requests with a window, a query or an offset.
 
 Both price a span by ``normalize_model_name(response model, else request model)`` and filter
 ``Timestamp >= start`` and ``<= end``. :func:`compute_views` runs those rules on a store and explains,
@@ -191,6 +190,7 @@ def _trace_list(store: Any, where: str, params: Mapping[str, Any], database: str
     for _tid, status, pt, ct, cr, rt, cost in _rows(store, sql, params):
         view.trace_count += 1
         view.span_count += 1  # upstream counts the rows of its per-trace aggregate
+        status = str(status).upper()  # upstream's models upper-case status_code before comparing
         if status == "OK":
             view.success_count += 1
         elif status == "ERROR":
@@ -222,7 +222,7 @@ def _breakdown(store: Any, where: str, params: Mapping[str, Any], database: str,
     for kind, spans, tokens, total_attr, pc_attr, priced, latest in _rows(store, sql, params):
         kinds[str(kind)] = {"spans": int(spans), "tokens": int(tokens), "total_cost_attr": _dec(total_attr),
                             "prompt_completion_attr": _dec(pc_attr), "dictionary_price": _dec(priced)}
-        latest = latest.to_pydatetime() if hasattr(latest, "to_pydatetime") else latest
+        latest = latest.floor("us").to_pydatetime() if hasattr(latest, "floor") else latest
         newest = latest if newest is None or latest > newest else newest
     unpriced_sql = f"""
     SELECT m, count(), sum(pt + ct), countIf(({t} = '') AND ({p} = '' AND {c} = ''))
@@ -300,17 +300,17 @@ def compute_views(store: Any, project_id: str, *, start: dt.datetime | None = No
     kinds, unpriced, newest = _breakdown(store, t_where, t_params, database, udf)
     window_differs = ("the windows differ (free-plan clamp)",) if (m_start, m_end) != (start, end) else ()
     status_rule_pm = "spans by upper(StatusCode): OK / ERROR / anything else"
-    status_rule_tl = "traces by their last span's StatusCode, compared exactly with 'OK' / 'ERROR'"
+    status_rule_tl = "traces by their last span's StatusCode (upper-cased): OK / ERROR / anything else"
     rows = [
         ViewRow("traces", pm.trace_count, tl.trace_count, "distinct TraceId", "distinct TraceId", window_differs
                 if pm.trace_count != tl.trace_count else ()),
         ViewRow("spans", pm.span_count, tl.span_count, "spans", "rows of the per-trace aggregate, i.e. traces",
                 ("the trace list's span_count counts traces",) if pm.span_count != tl.span_count else ()),
         ViewRow("success", pm.success_count, tl.success_count, status_rule_pm, status_rule_tl,
-                (("the trace list counts a trace only when its last span's StatusCode is exactly 'OK' "
-                  "(the collector writes 'Ok')",) if pm.success_count != tl.success_count else ())),
+                (("project metrics counts spans, the trace list counts traces by their last span",)
+                 if pm.success_count != tl.success_count else ())),
         ViewRow("fail", pm.fail_count, tl.fail_count, status_rule_pm, status_rule_tl,
-                (("the trace list counts a trace only when its last span's StatusCode is exactly 'ERROR'",)
+                (("project metrics counts spans, the trace list counts traces by their last span",)
                  if pm.fail_count != tl.fail_count else ())),
         ViewRow("prompt tokens", pm.prompt_tokens, tl.prompt_tokens, "sum of gen_ai.usage.prompt_tokens",
                 "sum of gen_ai.usage.prompt_tokens", window_differs if pm.prompt_tokens != tl.prompt_tokens else ()),
