@@ -218,3 +218,23 @@ def test_real_checkout_repairs_a_bare_store_into_what_the_checkout_builds(agento
     finally:
         ref.close()
 
+
+
+def test_a_failing_statement_stops_the_repair_and_is_named(fresh, tmp_path):
+    checkout = _checkout(tmp_path / "agentops")
+    objects_sql = checkout / mig.MIGRATIONS_DIR / "0001_objects.sql"
+    broken = objects_sql.read_text().replace("span_count_state AggregateFunction(count)",
+                                             "span_count_state NoSuchType")
+    objects_sql.write_text(broken)
+    store = fresh("bare")
+    result = store_repair.repair_store(store, checkout, apply=True, **WINDOW)
+    assert (result.ok, result.changed) == (False, True)
+    (check,) = result.checks
+    assert check.status is Status.FAIL and "create table otel_2.trace_span_counts" in check.title
+    assert "NoSuchType" in check.summary or "type" in check.summary.lower()
+    ran = check.evidence["ran"]
+    assert ran and not any(r.endswith("create table otel_2.trace_span_counts") for r in ran)
+    # what ran before the failure stays; a second run plans only what is still missing
+    again = store_repair.plan_store_repair(store, _checkout(tmp_path / "fixed"), **WINDOW)
+    assert {s.purpose.split()[-1] for s in again.statements if s.origin.startswith("0001")} == {
+        "otel_2.trace_span_counts", "otel_2.mv_trace_span_counts"}

@@ -288,9 +288,10 @@ def inspect_store(store: Any, *, start: dt.datetime | None = None, end: dt.datet
                                             price_rows=found.price_rows)
             found.checks += coverage_checks(found.coverage, (start, end), dictionary_ready=dictionary_ready)
     except RunbookError as exc:
-        found.checks.append(Check.errored("store.readiness", "trace store readiness",
-                                          f"the store could not be inspected: {exc.message}",
-                                          remedy=exc.hint or "check trace_store_url and its credentials"))
+        found.checks.append(Check.from_error("store.readiness", "trace store readiness (could not inspect the store)",
+                                             exc, status=Status.ERROR, severity=Severity.CRITICAL,
+                                             more_remedy="" if exc.hint else
+                                             "check trace_store_url and its credentials"))
     return found
 
 

@@ -221,9 +221,10 @@ def repair_store(store: Any, agentops_src: str | Path, *, apply: bool = False, s
         plan = plan_store_repair(store, agentops_src, user_prices=user_prices, source=source, found=before,
                                  **window)
     except RunbookError as exc:
-        return StoreRepairResult(mode, False, False, None, "", [Check.failed(
-            "store_repair.plan", "store repair", f"refused, nothing changed: {exc.message}", exc.hint or "",
-            severity=Severity.CRITICAL)], before=before)
+        refused = Check.from_error("store_repair.plan", "store repair", exc, severity=Severity.CRITICAL)
+        refused = Check(refused.id, refused.title, refused.status, refused.severity,
+                        f"refused, nothing changed: {refused.summary}", refused.evidence, refused.remedy)
+        return StoreRepairResult(mode, False, False, None, "", [refused], before=before)
     if not apply or plan.empty:
         checks = _plan_checks(plan, applied=False) if not plan.empty else _plan_checks(plan, applied=True)
         return StoreRepairResult(mode, True, False, plan, plan.sql_text(), checks, before=before)
@@ -232,11 +233,10 @@ def repair_store(store: Any, agentops_src: str | Path, *, apply: bool = False, s
         try:
             store.execute(stmt.sql)
         except RunbookError as exc:
-            failed = Check.failed("store_repair.apply", "store repair",
-                                  f"{stmt.origin} ({stmt.purpose}) failed after {len(executed)} statement(s): "
-                                  f"{exc.message}", remedy=exc.hint or "read the statement and the server log",
-                                  evidence={"ran": [f"{s.origin}: {s.purpose}" for s in executed]},
-                                  severity=Severity.CRITICAL)
+            failed = Check.from_error("store_repair.apply", f"store repair: {stmt.origin} ({stmt.purpose}) failed "
+                                      f"after {len(executed)} statement(s)", exc, severity=Severity.CRITICAL,
+                                      more_remedy="read the statement and the server log",
+                                      evidence={"ran": [f"{s.origin}: {s.purpose}" for s in executed]})
             return StoreRepairResult(mode, False, bool(executed), plan, plan.sql_text(), [failed], executed,
                                      before=before)
         executed.append(stmt)
