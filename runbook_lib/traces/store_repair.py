@@ -57,7 +57,8 @@ class PlannedStatement:
 
 @dataclass
 class StoreRepairPlan:
-    """What the repair would run, what it leaves alone and why."""
+    """What the repair would run, what it leaves alone and why. ``price_rows[i]`` is priced by
+    ``price_matches[i]``; ``no_price`` lists model strings no source prices."""
 
     checkout: Path
     database: str
