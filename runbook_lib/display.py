@@ -65,7 +65,8 @@ _NUM_CELL = f"{_CELL};text-align:right;white-space:nowrap;font-variant-numeric:t
 _HEAD_CELL = f"{_CELL};background:#f5f5f5;font-weight:600;white-space:nowrap"
 _SCROLL = "overflow-x:auto;max-width:100%"
 _PRE = ("font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:0.9em;background:#f6f8fa;"
-        "border:1px solid #ddd;border-radius:4px;padding:8px 10px;margin:6px 0;white-space:pre;overflow-x:auto")
+        "border:1px solid #ddd;border-radius:4px;padding:8px 10px;margin:6px 0;white-space:pre-wrap;"
+        "word-break:normal;overflow-wrap:break-word")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -372,7 +373,8 @@ def show_code(text: str, language: str = "", *, title: str | None = None) -> Non
     lang = f' class="language-{html.escape(language)}"' if language else ""
     _emit({
         "text/plain": (f"{title}\n" if title else "") + body,
-        "text/html": f'{_heading(title)}<pre style="{_PRE}"><code{lang}>{html.escape(body)}</code></pre>',
+        "text/html": (f'{_heading(title)}<pre style="{_PRE}"><code{lang} style="white-space:inherit;'
+                      f'word-break:inherit;background:none;padding:0">{html.escape(body)}</code></pre>'),
     })
 
 
