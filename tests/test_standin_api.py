@@ -92,16 +92,20 @@ def test_early_schema_fails_with_500_from_the_real_undefined_column(start_agento
 
 def test_early_schema_public_access_token_logs_the_key_like_upstream(start_agentops_api) -> None:
     api = start_agentops_api("early")
-    for attempt in (1, 2):
-        response = httpx.post(api.url + "/public/v1/auth/access_token", json={"api_key": api.seed.api_key})
-        assert response.status_code == 500 and response.json() == {"error": "Internal Server Error"}
-        log = api.log_text()
-        # Unhandled upstream: the exception middleware logs message + traceback, uvicorn the traceback again.
-        assert log.count(key_parameters(api.seed.api_key)) == 3 * attempt
-        assert log.count("Exception in ASGI application") == attempt
+    with httpx.Client(base_url=api.url) as client:
+        for attempt in (1, 2):
+            response = client.post("/public/v1/auth/access_token", json={"api_key": api.seed.api_key})
+            assert response.status_code == 500 and response.json() == {"error": "Internal Server Error"}
+            # uvicorn's copy is written after the answer; the connection's next request waits for it.
+            assert client.get("/health").status_code == 200
+            log = api.log_text()
+            # Unhandled upstream: the exception middleware logs message + traceback, uvicorn the traceback again.
+            assert log.count(key_parameters(api.seed.api_key)) == 3 * attempt
+            assert log.count("Exception in ASGI application") == attempt
     assert "ERROR - Exception: (psycopg.errors.UndefinedColumn) column user_orgs_1.is_paid does not exist" in log
     assert "sqlalchemy.exc.ProgrammingError: (psycopg.errors.UndefinedColumn)" in log
     assert "Traceback (most recent call last):" in log
+    assert log.index("POST /public/v1/auth/access_token") < log.index("Exception in ASGI application")
 
 
 def test_invites_fixed_level_names_the_next_missing_column(start_agentops_api) -> None:

@@ -5,8 +5,11 @@ The real API reaches PostgreSQL through SQLAlchemy, which wraps a driver error a
 ``[parameters: {…}]`` (the bound values, the project API key among them) and a background link.
 Its ``ExceptionMiddleware`` logs ``Exception: <that text>`` with the traceback and answers
 ``500 {"error": "Internal Server Error"}``; uvicorn then logs ``Exception in ASGI application`` with
-the traceback again. :class:`DatabaseFailure` carries the same text and :func:`install` reproduces
-the two log entries, so the runbooks' advice about that log can be tested against the stand-in.
+the traceback again, after the answer has been sent (the stand-in does it in a background task, so a
+reader counting log lines right after the answer sees what it would see upstream: the third copy
+of the key arrives a moment later; it is written before the connection serves its next request).
+:class:`DatabaseFailure` carries the same text and :func:`install` reproduces the two log entries,
+so the runbooks' advice about that log can be tested against the stand-in.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 
 __all__ = ["DatabaseFailure", "install", "internal_error", "log"]
 
@@ -69,6 +73,8 @@ def install(app: FastAPI) -> None:
         try:
             return await call_next(request)
         except Exception as exc:
-            log.error("Exception: %s\n%s", exc, _traceback(exc))
-            _asgi_log.error("Exception in ASGI application\n%s", _traceback(exc))
-            return internal_error()
+            text = _traceback(exc)
+            log.error("Exception: %s\n%s", exc, text)
+            response = internal_error()
+            response.background = BackgroundTask(_asgi_log.error, "Exception in ASGI application\n%s", text)
+            return response
