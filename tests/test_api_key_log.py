@@ -68,3 +68,17 @@ def test_non_uuid_keys_get_the_plain_spellings():
     forms = api_key_log.key_forms("Ab/c d")
     assert forms == {"as given": "Ab/c d", "lower case": "ab/c d", "upper case": "AB/C D",
                      "percent-encoded": "Ab%2Fc%20d"}
+
+
+def test_exposure_checks_follow_drift_and_token_failures(tmp_path, key):
+    assert api_key_log.key_exposure_checks() == []
+    assert api_key_log.key_exposure_checks(token_status=401) == []
+    (warn,) = api_key_log.key_exposure_checks(drift_found=True)
+    assert warn.status is Status.WARN and "10_migration found schema drift" in warn.summary
+    assert "pass the API's log path" in warn.remedy
+    path = _log(tmp_path, [f"[parameters: {{'api_key_1': UUID('{key}')}}]"] * 3)
+    warn, counted = api_key_log.key_exposure_checks(token_status=500, log_path=path,
+                                                    api_key="env:PLANTED_PROJECT_KEY")
+    assert "HTTP 500" in warn.summary and counted.evidence["matching_lines"] == 3
+    (missing,) = api_key_log.key_exposure_checks(log_path=tmp_path / "nope", api_key="env:PLANTED_PROJECT_KEY")
+    assert missing.status is Status.FAIL and key not in json.dumps(missing.to_dict())

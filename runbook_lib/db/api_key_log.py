@@ -19,7 +19,7 @@ from ..checks import Check, Severity
 from ..errors import ParameterError
 from ..secrets import SecretRef
 
-__all__ = ["ROTATE_REMEDY", "KeyInLog", "key_forms", "key_in_log", "key_log_check"]
+__all__ = ["ROTATE_REMEDY", "KeyInLog", "key_exposure_checks", "key_forms", "key_in_log", "key_log_check"]
 
 #: What to do once a key has been written to a log.
 ROTATE_REMEDY = ("rotate the project's API key: in the AgentOps dashboard (POST /opsboard/projects/<id>/regenerate-key "
@@ -98,3 +98,27 @@ def key_log_check(log_path: str | Path, api_key: str | SecretRef) -> Check:
                         f"the key is in {found.matching_lines} of {found.lines_scanned} lines of {found.path} "
                         f"(first at line {found.first_lines[0]}; value not shown)",
                         remedy=ROTATE_REMEDY, evidence=evidence, severity=Severity.CRITICAL)
+
+
+def key_exposure_checks(*, drift_found: bool = False, token_status: int | None = None,
+                        log_path: str | Path | None = None, api_key: str | SecretRef | None = None) -> list[Check]:
+    """What to say about the key once auth may have failed on a drifted schema.
+
+    ``drift_found`` (10_migration found drift) or ``token_status == 500`` (00_setup's token request)
+    give a warning with the rotation remedy: upstream's API has then logged the key with every failed
+    auth. With ``log_path`` and ``api_key`` the log is scanned (:func:`key_log_check`).
+    """
+    checks = []
+    if drift_found or token_status == 500:
+        why = "10_migration found schema drift" if drift_found else "the token request failed with HTTP 500"
+        checks.append(Check.warned("api_key.exposure", "project API key written to the API's log",
+                                   f"{why}: upstream's API logs the project key with every failed auth while the "
+                                   "schema drifts ([parameters: {'api_key_1': UUID('…')}])",
+                                   remedy=ROTATE_REMEDY + ("" if log_path else "; pass the API's log path to count "
+                                                           "the lines that hold it")))
+    if log_path and api_key is not None:
+        try:
+            checks.append(key_log_check(log_path, api_key))
+        except ParameterError as exc:
+            checks.append(Check.from_error("api_key.log", "project API key in the API's log", exc))
+    return checks
