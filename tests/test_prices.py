@@ -93,3 +93,15 @@ def test_unknown_or_missing_source_is_a_clear_error():
     if importlib.util.find_spec("tokencost") is None:
         with pytest.raises(ConfigError, match="tokencost package is not installed"):
             prices.default_source("tokencost")
+
+
+def test_price_table_for_30_trace_analytics_is_per_million_and_names_its_source():
+    from runbook_lib.traces.pricing import normalise_price_table
+
+    book = prices.PriceBook(SOURCE)
+    table = prices.price_table_for(["gpt-4o-mini-2024-07-18", "claude-x", "acme-llm-7b"], book)
+    assert set(table) == {"gpt-4o-mini-2024-07-18", "claude-x"}
+    assert table["gpt-4o-mini-2024-07-18"] == {"input": 150.0, "output": 600.0, "source": "hand 1",
+                                               "rule": "dated suffix stripped"}
+    normalised = normalise_price_table({m: {"input": e["input"], "output": e["output"]} for m, e in table.items()})
+    assert set(normalised) == set(table)

@@ -23,7 +23,7 @@ import importlib.metadata
 import importlib.util
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "litellm_source",
     "price_book",
     "price_for",
+    "price_table_for",
     "source_from_map",
     "tokencost_source",
     "user_table",
@@ -219,3 +220,18 @@ def price_for(model: str, *, user_prices: Mapping[str, Any] | None = None,
               source: PriceSource | str | None = None) -> PriceMatch | None:
     """One-off :meth:`PriceBook.price_for` (build a :func:`price_book` once for many models)."""
     return price_book(user_prices, source=source).price_for(model)
+
+
+def price_table_for(models: Iterable[str], book: PriceBook | None = None) -> dict[str, dict[str, Any]]:
+    """A 30_trace_analytics ``price_table`` (USD per 1M ``input``/``output`` tokens) for ``models``, from the
+    book's source (default :func:`price_book`); each entry names its ``source`` and ``rule``. Models no rule
+    prices are left out."""
+    book = book or price_book()
+    table: dict[str, dict[str, Any]] = {}
+    for model in models:
+        match = book.price_for(model)
+        if match is not None:
+            table[model] = {"input": round(match.prompt_cost_per_1k * 1000, 9),
+                            "output": round(match.completion_cost_per_1k * 1000, 9),
+                            "source": f"{match.source} {match.version}", "rule": match.rule}
+    return table
