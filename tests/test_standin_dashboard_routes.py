@@ -7,6 +7,7 @@ is seeded with (asserted first, so a price change fails loudly rather than silen
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ import psycopg
 import pytest
 
 from runbook_lib.clients.dashboard_session import SESSION_COOKIE, mint_access_token, session_cookie
+from runbook_lib.sandbox.agentops_api.span_views import FREEPLAN_SPAN_HIDDEN
 from runbook_lib.traces.dashboard_objects import price_rows
 from tests.plugins.agentops_standin import StandinApi, StandinStore, insert_spans, session_headers, span_row
 
@@ -377,3 +379,30 @@ def test_bare_store_fails_list_and_metrics_like_upstream(start_agentops_api: Cal
         assert response.status_code == 500 and response.json() == {"error": "Internal Server Error"}, path
     assert re.search(r"calculate_(prompt|completion)_cost", bare.log_text())
     assert httpx.get(bare.url + "/opsboard/projects", headers=headers).status_code == 200
+
+
+def test_free_plan_truncation(api: StandinApi, owner: dict, other_project_id: str,
+                              dashboard_store: StandinStore) -> None:
+    """The other org is on the free plan: metrics start 30 days back, traces older than 3 days (except the
+    newest three) come back truncated, their spans' payload fields emptied and listed last."""
+    now, day = time.time_ns(), 86400 * 10**9
+    ages = {"fresh": 0.1, "today": 0.5, "yesterday": 1.0, "old": 4.0, "older": 5.0, "ancient": 40.0}
+    ids = {name: uuid.uuid4().hex for name in ages}
+    insert_spans(dashboard_store, [
+        span_row(other_project_id, ids[name], f"free{i:04d}", start_ns=now - int(age * day), name=name,
+                 attributes={"gen_ai.usage.prompt_tokens": "10", "agent.name": "x"})
+        for i, (name, age) in enumerate(ages.items())])
+    listed = httpx.get(f"{api.url}/v4/traces/list/{other_project_id}?limit=100", headers=owner).json()
+    flags = {t["trace_id"]: t["freeplan_truncated"] for t in listed["traces"]}
+    assert {name: flags[tid] for name, tid in ids.items()} == {
+        "fresh": False, "today": False, "yesterday": False, "old": True, "older": True, "ancient": True}
+    assert listed["freeplan_truncated"] is True
+    metrics = httpx.get(f"{api.url}/v4/meterics/project/{other_project_id}", headers=owner).json()
+    assert metrics["freeplan_truncated"] is True and metrics["trace_count"] == 5  # not the 40-day-old one
+    detail = httpx.get(f"{api.url}/v4/traces/detail/{ids['old']}", headers=owner).json()
+    span = detail["spans"][0]
+    assert detail["freeplan_truncated"] is True and span["freeplan_truncated"] is True
+    assert list(span)[-10:] == list(FREEPLAN_SPAN_HIDDEN)
+    assert all(span[name] in ({}, []) for name in FREEPLAN_SPAN_HIDDEN) and span["span_type"] == "request"
+    fresh = httpx.get(f"{api.url}/v4/traces/detail/{ids['fresh']}", headers=owner).json()["spans"][0]
+    assert fresh["freeplan_truncated"] is False and fresh["span_attributes"]["agent"] == {"name": "x"}

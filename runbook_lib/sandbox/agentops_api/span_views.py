@@ -19,7 +19,7 @@ from .figures import TokenPrices, span_row
 __all__ = ["FREEPLAN_SPAN_HIDDEN", "end_time", "iso_naive", "iso_utc", "parse_tags", "public_span",
            "span_item", "span_summary", "start_time", "tag_list"]
 
-#: SpanItem fields a free-plan truncated trace detail leaves out.
+#: SpanItem fields a free-plan truncated trace detail empties (and lists last).
 FREEPLAN_SPAN_HIDDEN = ("attributes", "resource_attributes", "span_attributes", "event_timestamps", "event_names",
                         "event_attributes", "link_trace_ids", "link_span_ids", "link_trace_states", "link_attributes")
 
@@ -78,7 +78,7 @@ def public_span(span: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def span_item(span: Mapping[str, Any], prices: TokenPrices | None, *, truncated: bool) -> dict[str, Any]:
-    """A span in ``GET /v4/traces/detail/{id}``; a free-plan truncated one leaves out its payload fields."""
+    """A span in ``GET /v4/traces/detail/{id}``; a free-plan truncated one has its payload fields emptied."""
     start, end, duration = _times(span)
     nested = nest_attributes(span["span_attributes"])
     item = {
@@ -93,9 +93,9 @@ def span_item(span: Mapping[str, Any], prices: TokenPrices | None, *, truncated:
         "link_trace_states": list(span["link_trace_states"]), "link_attributes": list(span["link_attributes"]),
         "metrics": span_row(span, prices).metrics() if has_llm_attributes(span["span_attributes"]) else None,
     }
-    if truncated:
+    if truncated:  # the payload fields move to the end, emptied
         for name in FREEPLAN_SPAN_HIDDEN:
-            del item[name]
+            item[name] = type(item.pop(name))()
     return item
 
 
