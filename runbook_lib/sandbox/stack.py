@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from ..errors import SandboxError
-from .egress_trap import read_attempts
+from .egress_trap import proxy_env, read_attempts
 from .litellm_proxy import ANSWER_MODEL, PROXY_MODULE, start_proxy
 from .processes import free_port, is_running, spawn_module, stop_pid, wait_for_http
 
@@ -279,7 +279,8 @@ def _start_all(state: dict[str, Any], state_path: Path, logs: Path, files: dict[
         api_started = time.monotonic()
         services["agentops_api"] = start_agentops_api(
             state, impl, src=upstream["src"] if upstream else None, venv=upstream["venv"] if upstream else None,
-            logs_dir=logs, token_lifetime_s=token_lifetime_s, wait=False)
+            logs_dir=logs, token_lifetime_s=token_lifetime_s, wait=False,
+            env_overrides=proxy_env(services["egress_trap"]["url"]))  # whatever it tries outside is refused
         _write_state(state_path, state)
 
     if impl == "upstream":
@@ -294,8 +295,8 @@ def _start_all(state: dict[str, Any], state_path: Path, logs: Path, files: dict[
         _write_state(state_path, state)
         server.create_database(DATABASE)
         seed = build_agentops_db(dsn, schema_level, api_key=values["api_key"], prem_status="enterprise")
-        state["seed"] = {"project_id": seed.project_id, "org_id": seed.org_id, "user_email": seed.user_email,
-                         "level": seed.level}
+        state["seed"] = {"project_id": seed.project_id, "org_id": seed.org_id, "user_id": seed.user_id,
+                         "user_email": seed.user_email, "level": seed.level}
 
     if impl == "standin":
         start_api()
