@@ -216,6 +216,7 @@ def test_another_orgs_project_is_404(api: StandinApi, developer: dict, other_pro
     assert missing.status_code == 404
     malformed = httpx.get(f"{api.url}/v4/traces/list/not-a-uuid", headers=developer)
     assert malformed.status_code == 500 and malformed.json() == {"error": "Internal Server Error"}
+    assert "cache-control" not in malformed.headers  # upstream's exception middleware sits outside its cache one
     absent = httpx.get(f"{api.url}/v4/traces/detail/{uuid.uuid4().hex}", headers=developer)
     assert absent.status_code == 404 and absent.json() == {"detail": "Trace not found."}
 
@@ -226,6 +227,8 @@ def test_another_orgs_project_is_404(api: StandinApi, developer: dict, other_pro
 def test_project_metrics_sum_prompt_and_completion_cost(api: StandinApi, owner: dict, cost_traces: dict) -> None:
     response = httpx.get(f"{api.url}/v4/meterics/project/{api.seed.second_project_id}", headers=owner)
     assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert response.headers["cache-control"] == "no-store, no-cache, must-revalidate, max-age=0"
     body = response.json()
     assert list(body) == ["project_id", "trace_count", "span_count", "token_metrics", "duration_metrics",
                           "success_datetime", "fail_datetime", "indeterminate_datetime", "spans_per_trace",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import FastAPI, Request
 
 from . import failures
 from .api_tokens import TokenRules
@@ -16,13 +18,24 @@ from .sessions import SessionStore, session_router
 from .settings import ApiSettings
 from .store_queries import TraceStore
 
-__all__ = ["create_app"]
+__all__ = ["NO_CACHE", "create_app"]
+
+#: Headers every upstream answer carries unless the view set them.
+NO_CACHE = {"cache-control": "no-store, no-cache, must-revalidate, max-age=0", "pragma": "no-cache", "expires": "0"}
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
     """The stand-in API for ``settings``: health, SDK auth, dashboard session, ``/v4``, public and opsboard routes."""
     app = FastAPI(title="AgentOps API (sandbox stand-in)", docs_url=None, redoc_url=None, openapi_url=None)
-    failures.install(app)
+
+    @app.middleware("http")
+    async def cache_control(request: Request, call_next: Any) -> Any:  # upstream's CacheControlMiddleware
+        response = await call_next(request)
+        for name, value in NO_CACHE.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    failures.install(app)  # outermost, as upstream's: its 500 answers carry no cache headers
     projects, store = ProjectStore(settings), TraceStore(settings)
     tokens, sessions = TokenRules(settings), SessionStore(settings)
     prices = TokenPrices.installed() if settings.token_prices is None else TokenPrices(settings.token_prices)

@@ -16,7 +16,8 @@ not a member of answers 404 ``Project not found``. Project metrics are cached 5 
 start, end) and trace-list pages other than an unfiltered first page 30 seconds, in the process.
 Free-plan projects: metrics start no earlier than 30 days back, traces older than 3 days (other than
 the newest three) are marked truncated. ``order_by`` must name a summary column and ``sort_order`` be
-ASC or DESC (else 500; upstream pastes both into its SQL).
+ASC or DESC (else 500; upstream pastes both into its SQL). 200 answers carry CORS headers for the
+dashboard's origin (``ApiSettings.app_url``).
 """
 
 
@@ -28,6 +29,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
 
 from .figures import Row, TokenPrices, Totals, span_row, spans_per_trace
 from .projects import ProjectRow, ProjectStore
@@ -85,6 +87,12 @@ def dashboard_router(settings: ApiSettings, projects: ProjectStore, store: Trace
     """The ``/v4`` trace list, trace detail and project metrics routes."""
     router = APIRouter(prefix="/v4")
     SessionDep = Annotated[Session, Depends(sessions.require)]  # noqa: N806 (a type alias)
+    cors = {"Access-Control-Allow-Origin": settings.app_url, "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Allow-Methods": "GET, OPTIONS", "Access-Control-Allow-Headers": "*"}
+
+    def answer(body: dict[str, Any]) -> JSONResponse:
+        """A 200 answer with the CORS headers upstream's views add for the dashboard's origin."""
+        return JSONResponse(body, headers=cors)
     metrics_cache = TtlCache(settings.metrics_cache_s)
     list_cache = TtlCache(settings.trace_list_cache_s)
 
@@ -118,8 +126,8 @@ def dashboard_router(settings: ApiSettings, projects: ProjectStore, store: Trace
         key = (project_id, start_time_, end_time_, query, limit, offset, order_by, sort_order)
         if use_cache and (cached := list_cache.get(key)) is not None:
             if project.is_freeplan and cached["total"] > FREEPLAN_TRACE_MIN:
-                return {**cached, "freeplan_truncated": True}
-            return cached
+                return answer({**cached, "freeplan_truncated": True})
+            return answer(cached)
         if order_by not in ORDERABLE or sort_order.upper() not in ("ASC", "DESC"):
             raise ValueError(f"cannot sort the trace list by {order_by!r} {sort_order!r}")
         summaries = store.trace_summaries(project.id, start=start_time_, end=end_time_, search=query,
@@ -148,7 +156,7 @@ def dashboard_router(settings: ApiSettings, projects: ProjectStore, store: Trace
                 "offset": offset, "freeplan_truncated": project.is_freeplan and totals.trace_count > FREEPLAN_TRACE_MIN}
         if use_cache:
             list_cache.put(key, body)
-        return body
+        return answer(body)
 
     @router.get("/traces/detail/{trace_id}")
     def trace_detail(trace_id: str, session: SessionDep) -> Any:
@@ -162,9 +170,9 @@ def dashboard_router(settings: ApiSettings, projects: ProjectStore, store: Trace
         trace_end = max(end_time(start_time(s["start_ns"]), s["duration"]) for s in spans)
         cut = truncated(project, trace_id, trace_end, lazy(lambda: newest_trace_ids(project)))
         totals = Totals([span_row(s, prices) for s in spans])
-        return {"freeplan_truncated": cut, "project_id": project.id, "trace_id": trace_id,
-                "tags": tag_list(spans[0]["tags"]), "metrics": totals.metrics(),
-                "spans": [span_item(s, prices, truncated=cut) for s in spans]}
+        return answer({"freeplan_truncated": cut, "project_id": project.id, "trace_id": trace_id,
+                       "tags": tag_list(spans[0]["tags"]), "metrics": totals.metrics(),
+                       "spans": [span_item(s, prices, truncated=cut) for s in spans]})
 
     @router.get("/meterics/project/{project_id}")
     def project_metrics(project_id: str, session: SessionDep, start_time_: StartTime = None,
@@ -180,10 +188,10 @@ def dashboard_router(settings: ApiSettings, projects: ProjectStore, store: Trace
             start, end = new_start, new_end
         key = (project_id, start, end)
         if (cached := metrics_cache.get(key)) is not None:
-            return {**cached, "freeplan_truncated": clamped}
+            return answer({**cached, "freeplan_truncated": clamped})
         body = _project_metrics(project, store, start, end)
         metrics_cache.put(key, body)
-        return {**body, "freeplan_truncated": clamped}
+        return answer({**body, "freeplan_truncated": clamped})
 
     return router
 

@@ -2,7 +2,8 @@
 
 ``python -m runbook_lib.sandbox.agentops_api --port P --database-url-file F --jwt-secret-file F
 [--token-lifetime-s N] [--trace-store-url URL --trace-store-user U --trace-store-password-file F
---trace-store-database D] [--cookie-domain D] [--ready-file F]`` prints ``READY {json}`` once it answers.
+--trace-store-database D] [--cookie-domain D] [--app-url URL] [--ready-file F]`` prints
+``READY {json}`` once it answers.
 
 Without a JWT secret (no ``--jwt-secret-file`` and ``JWT_SECRET_KEY`` unset or empty) it exits 1
 before listening, printing a traceback that ends ``KeyError: 'JWT_SECRET_KEY'``, as the real API
@@ -59,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--trace-store-database", default="otel_2")
     parser.add_argument("--cookie-domain", default="localhost",
                         help="Domain of the session cookie (upstream: API_DOMAIN without the port)")
+    parser.add_argument("--app-url", default="http://localhost:3000",
+                        help="the dashboard's origin, allowed by the /v4 answers' CORS headers (upstream: APP_URL)")
     parser.add_argument("--ready-file", help="write {pid, port, url} here when ready")
     parser.add_argument("--log-level", default="info")
     return parser
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             trace_store_url=args.trace_store_url, trace_store_user=args.trace_store_user,
             trace_store_password=_read_file(args.trace_store_password_file, "trace store password") or "",
             trace_store_database=args.trace_store_database, cookie_domain=args.cookie_domain,
+            app_url=args.app_url,
         )
         if cookie_secret := os.environ.get("AUTH_COOKIE_SECRET"):
             settings.cookie_secret = cookie_secret

@@ -122,21 +122,28 @@ def session_router(sessions: SessionStore) -> APIRouter:
 
     @router.post("/auth/session")
     async def auth_session(request: Request) -> Any:
-        print("auth_session: Processing request", flush=True)
+        say = print  # upstream prints these lines to stdout, user id and email included
+        say("auth_session: Processing request", flush=True)
         body = await request.body()
+        say(f"auth_session: Raw body length: {len(body)}", flush=True)
         params = urllib.parse.parse_qs(body.decode("utf-8"))
+        say(f"auth_session: Parsed params keys: {list(params.keys())}", flush=True)
         access_token = params.get("access_token", [None])[0]
         if not access_token:
-            print("auth_session: ERROR - No access_token in request body", flush=True)
+            say("auth_session: ERROR - No access_token in request body", flush=True)
             raise HTTPException(status_code=401, detail="Invalid parameters passed to callback URL.")
+        say("auth_session: Found access_token, attempting to decode JWT", flush=True)
         try:
             claims = sessions.decode_access_token(access_token)
+            say(f"auth_session: Decoded JWT for user {claims['sub']} with email {claims['email']}", flush=True)
         except Exception as exc:
-            print(f"auth_session: ERROR - Failed to decode JWT: {exc}", flush=True)
+            say(f"auth_session: ERROR - Failed to decode JWT: {exc}", flush=True)
             raise HTTPException(status_code=401, detail="Failed to decode access token") from None
         response = JSONResponse({"success": True, "message": "User authenticated successfully."})
+        say("auth_session: Creating session and setting cookie", flush=True)
         session = sessions.create(uuid.UUID(claims["sub"]))  # not a UUID: unhandled, 500 as upstream
         sessions.set_cookie(response, session)
+        say("auth_session: Session created successfully, returning response", flush=True)
         return response
 
     return router

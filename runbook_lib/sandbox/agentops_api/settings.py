@@ -34,6 +34,8 @@ class ApiSettings:
     db_connect_timeout_s: float = 5.0
     cookie_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     cookie_domain: str = "localhost"
+    #: The dashboard's origin (upstream ``PROTOCOL://APP_DOMAIN``), allowed by the /v4 answers' CORS headers.
+    app_url: str = "http://localhost:3000"
     secure_cookie: bool = False
     session_lifetime_s: float = 7 * 24 * 3600
     cookie_max_age_s: int = 30 * 24 * 3600
