@@ -73,3 +73,24 @@ def test_check_model_and_verdict() -> None:
     stamped = Check.passed("g", "G", evidence={"at": datetime(2026, 1, 2, tzinfo=timezone.utc),
                                                "id": UUID(int=1)}).to_dict()
     assert stamped["evidence"] == {"at": "2026-01-02 00:00:00+00:00", "id": "00000000-0000-0000-0000-000000000001"}
+
+
+def test_check_from_error_takes_message_and_hint_and_redacts_them() -> None:
+    from runbook_lib.errors import DatabaseError, ServiceError
+    from runbook_lib.secrets import remember_secret
+
+    remember_secret("Fr0m-Err0r-Secret-77")
+    exc = ServiceError("login with Fr0m-Err0r-Secret-77 refused", hint="rotate Fr0m-Err0r-Secret-77",
+                       status_code=401)
+    check = Check.from_error("svc.auth", "Service accepts the key", exc, more_remedy="then restart the proxy",
+                             evidence={"url": "http://127.0.0.1:1"})
+    assert check.status is Status.FAIL and check.severity.value == "major"
+    assert "Fr0m-Err0r-Secret-77" not in json.dumps(check.to_dict()) + check.summary + check.remedy
+    assert check.summary.startswith("login with ") and check.remedy.endswith("then restart the proxy")
+    assert check.evidence == {"status_code": 401, "url": "http://127.0.0.1:1"}
+
+    errored = Check.from_error("db.x", "X", DatabaseError("no route"), status="error", severity="critical")
+    assert (errored.status, errored.severity.value, errored.remedy, errored.evidence) == (
+        Status.ERROR, "critical", "", {})
+    plain = Check.from_error("os.x", "X", OSError("disk full\nmore detail"))
+    assert plain.summary == "disk full"

@@ -55,8 +55,7 @@ def probe_auth_query(
     try:
         key = SecretRef.parse(api_key, name="agentops_api_key").resolve()
     except RunbookError as exc:
-        return AuthProbeResult(False, [Check.failed("auth.query", title, exc.message, exc.hint or "",
-                                                    severity=Severity.CRITICAL)])
+        return AuthProbeResult(False, [Check.from_error("auth.query", title, exc, severity=Severity.CRITICAL)])
     try:
         uuid.UUID(key)
     except ValueError:
@@ -67,8 +66,7 @@ def probe_auth_query(
     try:
         conn = connect(database_url, autocommit=False, connect_timeout=connect_timeout)
     except RunbookError as exc:
-        return AuthProbeResult(False, [Check.failed("auth.query", title, exc.message, exc.hint or "",
-                                                    severity=Severity.CRITICAL)])
+        return AuthProbeResult(False, [Check.from_error("auth.query", title, exc, severity=Severity.CRITICAL)])
     try:
         return _probe(conn, key, set_prem_status, apply, statement_timeout_ms, title)
     finally:

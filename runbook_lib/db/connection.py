@@ -159,10 +159,8 @@ def connection_check(database_url: str | SecretRef, *, connect_timeout: int = 10
         with contextlib.closing(connect(database_url, connect_timeout=connect_timeout)) as conn:
             info = server_info(conn)
     except RunbookError as exc:
-        return None, Check.failed(
-            "db.connection", "Connect to the AgentOps database", exc.message, exc.hint or "",
-            severity=Severity.CRITICAL, evidence={"reference": str(database_url)},
-        )
+        return None, Check.from_error("db.connection", "Connect to the AgentOps database", exc,
+                                      severity=Severity.CRITICAL, evidence={"reference": str(database_url)})
     problems = []
     if info.server_version_num < 140000:
         problems.append(f"server {info.server_version} is older than the PostgreSQL 15 Supabase ships")

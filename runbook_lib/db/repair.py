@@ -160,7 +160,7 @@ class StepOutcome:
 
 @dataclass
 class RepairResult:
-    """What :func:`run_repair` did. ``checks`` are ready for ``display_checks``."""
+    """What :func:`run_repair` did. ``checks`` are ready for ``runbook_lib.display.show_checks``."""
 
     mode: str  # dry_run | apply
     ok: bool
@@ -867,9 +867,8 @@ def run_repair(
     try:
         conn = connect(database_url, autocommit=False, connect_timeout=connect_timeout)
     except RunbookError as exc:
-        return RepairResult(mode, False, False, None, "", [Check.failed(
-            "repair.connection", "Connect for the repair", exc.message, exc.hint or "", severity=Severity.CRITICAL,
-            evidence={"version": ""})])
+        return RepairResult(mode, False, False, None, "", [Check.from_error(
+            "repair.connection", "Connect for the repair", exc, severity=Severity.CRITICAL, evidence={"version": ""})])
     try:
         return (_apply if apply else _dry_run)(conn, allow_destructive=allow_destructive,
                                                 lock_timeout_ms=lock_timeout_ms,

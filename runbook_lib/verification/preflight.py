@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..checks import Check, Severity
+from ..checks import Check, Severity, Status
 from ..clients.agentops import AgentOpsClient
 from ..clients.litellm import LiteLLMClient
 from ..errors import RunbookError, ServiceError
@@ -90,8 +90,8 @@ def preflight(
                                               f"{display_url(litellm_url)}/health/liveliness answered"))
             result.proxy_ok = True
         except ServiceError as exc:
-            result.checks.append(Check.failed("proxy.reachable", "LiteLLM proxy answers", exc.message,
-                                              exc.hint or "", severity=Severity.CRITICAL))
+            result.checks.append(Check.from_error("proxy.reachable", "LiteLLM proxy answers", exc,
+                                                  severity=Severity.CRITICAL))
         if result.proxy_ok:
             _logger_checks(proxy, result, snippet)
             _model_check(proxy, model, result)
@@ -107,7 +107,7 @@ def _logger_checks(proxy: LiteLLMClient, result: Preflight, snippet: str) -> Non
         details = proxy.readiness_details()
         listed = proxy.callbacks_list()
     except ServiceError as exc:
-        result.checks.append(Check.errored("proxy.logger", title, exc.message, exc.hint or ""))
+        result.checks.append(Check.from_error("proxy.logger", title, exc, status=Status.ERROR))
         return
     names = [str(n) for n in details.get("success_callbacks") or [] if isinstance(n, str)]
     for group in ("success", "failure", "success_and_failure"):
@@ -156,7 +156,7 @@ def _model_check(proxy: LiteLLMClient, model: str, result: Preflight) -> None:
     try:
         models = proxy.models()
     except ServiceError as exc:
-        result.checks.append(Check.errored("proxy.model", title, exc.message, exc.hint or ""))
+        result.checks.append(Check.from_error("proxy.model", title, exc, status=Status.ERROR))
         return
     if model in models:
         result.checks.append(Check.passed("proxy.model", title, f"{model!r} is listed by /v1/models"))
@@ -175,8 +175,7 @@ def _token_check(api_url: str | None, api_key: str | SecretRef | None, result: P
         with AgentOpsClient(api_url, api_key, timeout_s=timeout_s) as client:
             info = client.issue_token()
     except ServiceError as exc:
-        return Check.failed("agentops.token", title, exc.message, exc.hint or "", severity=Severity.CRITICAL,
-                            evidence={"status_code": exc.status_code})
+        return Check.from_error("agentops.token", title, exc, severity=Severity.CRITICAL)
     facts = info.to_dict()
     result.project_id, result.prem_status, result.token_expires_at = (
         info.project_id, info.prem_status, facts.get("expires_at"))
@@ -197,8 +196,7 @@ def _store_check(store: Any, result: Preflight) -> Check:
         store.ping()
         frame = store.query_df("SELECT count() AS n FROM otel_2.otel_traces")
     except RunbookError as exc:
-        return Check.failed("trace_store.reachable", title, exc.message, exc.hint or "",
-                            severity=Severity.CRITICAL)
+        return Check.from_error("trace_store.reachable", title, exc, severity=Severity.CRITICAL)
     result.store_ok = True
     return Check.passed("trace_store.reachable", title,
                         f"{getattr(store, 'description', 'store')}: {int(frame['n'].iloc[0])} spans stored")
