@@ -131,3 +131,38 @@ def test_nested_and_flat_attributes_read_the_same():
 def test_no_way_to_read_is_refused(tmp_path: Path):
     with pytest.raises(ServiceError, match="no way to read"):
         rb.read_back_trace("http://127.0.0.1:9", "t")
+
+
+def test_a_user_price_makes_the_trace_list_show_a_cost_while_the_detail_view_stays_zero(setup):
+    from runbook_lib.traces.dashboard_views import trace_list_cost
+
+    store, trace = setup["store"], "a" * 32
+    assert trace_list_cost(store, trace) == 0
+    back = rb.read_back_trace(setup["api"].url, trace, session=setup["session"])
+    failed = {c.id: c for c in rb.readback_checks(back, list_cost=trace_list_cost(store, trace))}["dashboard.cost"]
+    assert failed.status is Status.FAIL
+
+    store_repair.repair_store(store, _checkout(setup["tmp"] / "agentops-user"), apply=True, days=1,
+                              user_prices={"acme-llm-7b": (0.5, 0.25)})
+    # 1.2 * 0.5 + 0.3 * 0.25 = 0.675, as a Float64 that toDecimal64(x, 9) truncates (upstream's query does too)
+    assert str(trace_list_cost(store, trace)) == "0.674999999"
+    section = rb.readback_section(setup["api"].url, trace, session=setup["session"], store=store)
+    checks = {c.id: c for c in section.checks}
+    assert checks["dashboard.cost"].status is Status.WARN
+    assert "the trace list shows USD 0.6750000" in checks["dashboard.cost"].summary
+    assert checks["dashboard.list_cost"].status is Status.PASS
+    (table,) = section.tables
+    assert list(table.frame["request model"]) == ["acme-llm-7b"]
+
+
+def test_readback_section_skips_and_uses_the_public_route(setup, tmp_path):
+    assert rb.readback_section(None, "t").checks[0].status is Status.SKIP
+    assert rb.readback_section(setup["api"].url, None).checks[0].status is Status.SKIP
+    key = tmp_path / "key"
+    key.write_text(str(setup["api"].seed.api_key))
+    key.chmod(0o600)
+    section = rb.readback_section(setup["api"].url, "b" * 32, api_key=f"file:{key}", store=setup["store"])
+    assert {c.id: c.status for c in section.checks}["dashboard.cost"] is Status.PASS
+    assert "public" in section.tables[0].title
+    wrong = rb.readback_section(setup["api"].url, "b" * 32, api_key="env:NO_SUCH_VARIABLE_SET")
+    assert wrong.checks[0].status is Status.FAIL

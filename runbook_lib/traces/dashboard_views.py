@@ -46,6 +46,7 @@ __all__ = [
     "compute_views",
     "fetch_dashboard_figures",
     "open_dashboard_session",
+    "trace_list_cost",
 ]
 
 #: Upstream's ``metrics_cache`` TTL (project metrics) and ``trace_list_cache`` TTL, in seconds.
@@ -270,6 +271,22 @@ def _cost_reasons(kinds: Mapping[str, Mapping[str, Any]], unpriced: list[dict[st
         why.append(f"no price row for {m['model']}: {m['spans']} spans, {m['tokens']} tokens priced 0 wherever the "
                    "dictionary is used")
     return tuple(why)
+
+
+def trace_list_cost(store: Any, trace_id: str, *, database: str = DATABASE) -> Decimal:
+    """The cost the trace list shows for one trace: each span's total_cost, else the dictionary's price."""
+    dictionary, store_function = _store_objects(store, database)
+    udf = {d: _udf(d, "pt" if d == "prompt" else "ct", database, dictionary=dictionary, store_function=store_function)
+           for d in ("prompt", "completion")}
+    t = _ATTR.format("total_cost")
+    sql = f"""
+    SELECT toString(sum(if({t} != '', toDecimal64OrZero({t}, 9),
+                           toDecimal64({udf['prompt']} + {udf['completion']}, 9))))
+    FROM (SELECT *, {DASHBOARD_MODEL_EXPRESSION} AS m, {_TOKENS.format('prompt_tokens')} AS pt,
+                 {_TOKENS.format('completion_tokens')} AS ct
+          FROM {database}.{TABLE} WHERE TraceId = {{trace:String}})"""
+    ((value,),) = _rows(store, sql, {"trace": trace_id})
+    return _dec(value)
 
 
 def compute_views(store: Any, project_id: str, *, start: dt.datetime | None = None, end: dt.datetime | None = None,

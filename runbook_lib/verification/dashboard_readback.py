@@ -29,7 +29,7 @@ from ..checks import Check, Severity
 from ..errors import ServiceError
 from ..secrets import SecretRef, redact, remember_secret
 
-__all__ = ["Readback", "ReadbackSpan", "public_bearer", "read_back_trace", "readback_checks"]
+__all__ = ["Readback", "ReadbackSpan", "public_bearer", "read_back_trace", "readback_checks", "readback_section"]
 
 _COST_KEYS = ("gen_ai.usage.total_cost", "gen_ai.usage.prompt_cost", "gen_ai.usage.completion_cost")
 
@@ -189,7 +189,7 @@ def read_back_trace(api_url: str, trace_id: str, *, session: Any = None, bearer:
                     str(metrics.get("total_cost", "")), spans)
 
 
-def _list_view_check(readback: Readback, found: Any) -> Check:
+def _list_view_check(readback: Readback, found: Any, list_cost: Decimal | None) -> Check:
     """Will the trace list and project metrics (priced by the store's dictionary) show a cost for its spans?"""
     title = "cost in the trace list and project metrics"
     if found.missing:
@@ -205,13 +205,17 @@ def _list_view_check(readback: Readback, found: Any) -> Check:
                             f"{len(bare)} span(s) of this trace show cost 0 there (the detail view prices them itself)",
                             remedy="runbook_lib.traces.store_repair.repair_store(store, agentops_src=..., apply=True)",
                             evidence={"models": models})
-    return Check.passed("dashboard.list_cost", title, "every LLM span carries a cost or has a price row")
+    shown = f" (USD {float(list_cost):.7f})" if list_cost is not None else ""
+    return Check.passed("dashboard.list_cost", title, f"every LLM span carries a cost or has a price row{shown}")
 
 
-def readback_checks(readback: Readback, *, store_readiness: Any = None, price_book: Any = None) -> list[Check]:
+def readback_checks(readback: Readback, *, store_readiness: Any = None, price_book: Any = None,
+                    list_cost: Decimal | None = None) -> list[Check]:
     """Checks that the dashboard shows the trace's model, tokens and a non-zero cost; when the cost is 0,
     which link fails. ``store_readiness`` (a :class:`~runbook_lib.traces.readiness.StoreReadiness`) and
-    ``price_book`` (a :class:`~runbook_lib.traces.prices.PriceBook`) sharpen the diagnosis."""
+    ``price_book`` (a :class:`~runbook_lib.traces.prices.PriceBook`) sharpen the diagnosis; ``list_cost``
+    (:func:`~runbook_lib.traces.dashboard_views.trace_list_cost`) is what the trace list shows for the trace:
+    when only one of the two views shows 0 the cost check warns, naming it."""
     title = f"trace {readback.trace_id} as the dashboard shows it ({readback.route})"
     if not readback.found:
         return [Check.failed("dashboard.trace", title, "the API does not find the trace (404)",
@@ -237,7 +241,9 @@ def readback_checks(readback: Readback, *, store_readiness: Any = None, price_bo
                                    remedy="check the callback sets gen_ai.usage.prompt_tokens / completion_tokens",
                                    evidence=evidence))
     if store_readiness is not None:
-        checks.append(_list_view_check(readback, store_readiness))
+        checks.append(_list_view_check(readback, store_readiness, list_cost))
+    if list_cost is not None:
+        evidence["trace_list_cost"] = f"{float(list_cost):.7f}"
     if readback.total_cost > 0:
         checks.append(Check.passed("dashboard.cost", "cost shown", f"USD {readback.shown_cost}", evidence=evidence))
         return checks
@@ -259,7 +265,50 @@ def readback_checks(readback: Readback, *, store_readiness: Any = None, price_bo
             links.append(f"no price row for {model!r} in the store's model_costs_dict (the trace list and "
                          "project metrics show 0 for it)")
     summary = "the dashboard shows cost 0: " + ("; ".join(links) if links else "no failing link found")
+    if list_cost is not None and list_cost > 0:
+        checks.append(Check.warned("dashboard.cost", "cost shown",
+                                   "the trace detail shows cost 0 but the trace list shows "
+                                   f"USD {float(list_cost):.7f}: "
+                                   + ("; ".join(links) if links else "the API's own price table lacks the model"),
+                                   remedy="make the collector write the spans' cost attributes (the detail view "
+                                          "prices with the API's tokencost table otherwise)",
+                                   evidence={**evidence, "links": links}))
+        return checks
     checks.append(Check.failed("dashboard.cost", "cost shown", summary, evidence={**evidence, "links": links},
                                remedy="repair the store's prices (runbook_lib.traces.store_repair.repair_store) and "
                                       "make the collector price spans (its cost attributes), then read back again"))
     return checks
+
+
+def readback_section(api_url: str | None, trace_id: str | None, *, api_key: str | SecretRef | None = None,
+                     session: Any = None, store: Any = None, days: float = 1.0) -> Any:
+    """The 20_callback_verification section: read ``trace_id`` back (session, else the public routes with a
+    bearer for ``api_key``) and check what the dashboard shows, diagnosed against ``store`` when given."""
+    from ..errors import RunbookError
+    from ..runbook import Section
+    from ..traces import dashboard_views, prices, readiness
+
+    title = "the trace as the dashboard shows it"
+    if not api_url or not trace_id:
+        why = "no AgentOps API URL" if not api_url else "no span of this run arrived"
+        return Section([Check.skipped("dashboard.trace", title, f"{why}: nothing to read back")])
+    try:
+        bearer = None if session is not None else (public_bearer(api_url, api_key) if api_key else None)
+        back = read_back_trace(api_url, trace_id, session=session, bearer=bearer)
+        found = readiness.inspect_store(store, days=days) if store is not None else None
+        list_cost = dashboard_views.trace_list_cost(store, trace_id) if store is not None else None
+        book = prices.price_book()
+    except RunbookError as exc:
+        return Section([Check.from_error("dashboard.trace", title, exc)])
+    checks = readback_checks(back, store_readiness=found, price_book=book, list_cost=list_cost)
+    section = Section(checks).checks_here()
+    if back.spans:
+        import pandas as pd
+
+        section.table(pd.DataFrame([{"span": s.span_id, "request model": s.request_model,
+                                     "response model": s.response_model, "prompt tokens": s.prompt_tokens,
+                                     "completion tokens": s.completion_tokens,
+                                     "cost attributes": ", ".join(a.rsplit(".", 1)[1] for a in s.cost_attributes)}
+                                    for s in back.spans]),
+                      title=f"LLM spans of trace {trace_id} ({back.route})")
+    return section
