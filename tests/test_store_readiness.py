@@ -196,3 +196,21 @@ def test_unreachable_store_is_one_error_check(tmp_path):
     finally:
         client.close()
     assert [c.status for c in checks] == [Status.ERROR]
+
+
+def test_a_dictionary_never_loaded_is_a_warning_with_the_reload(stores):
+    store = stores["current"]
+    db = "lazy_dict"
+    store.execute(f"CREATE DATABASE IF NOT EXISTS {db}")
+    store.execute(schema.create_table_sql(f"{db}.otel_traces"))
+    for obj in dash.OBJECTS:
+        if obj.kind != "function":
+            store.execute(obj.create_sql(db))
+    found = readiness.inspect_store(store, database=db, **WINDOW)
+    check = _by_id(found.checks)["store.dictionary.model_costs_dict"]
+    assert check.evidence["status"] == "NOT_LOADED", check
+    assert check.status is Status.WARN and check.remedy == f"SYSTEM RELOAD DICTIONARY {db}.model_costs_dict"
+    store.execute(f"SYSTEM RELOAD DICTIONARY {db}.model_costs_dict")
+    again = _by_id(readiness.inspect_store(store, database=db, **WINDOW).checks)
+    assert again["store.dictionary.model_costs_dict"].status is Status.PASS
+    assert again["store.dictionary.model_costs_dict"].summary == "LOADED, 0 price row(s)"
