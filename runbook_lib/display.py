@@ -398,6 +398,9 @@ def _kinds(data: Any, formats: Mapping[str, str] | None) -> dict[str, str]:
     unknown = [k for k in given.values() if k not in COLUMN_KINDS]
     if unknown:
         raise ValueError(f"unknown column kind(s) {unknown}; choose from {', '.join(COLUMN_KINDS)}")
+    absent = sorted(set(given) - {str(c) for c in data.columns})
+    if absent:
+        raise ValueError(f"formats name columns the table does not have: {absent}")
     for col in data.columns:
         kinds[col] = given.get(str(col)) or column_kind(str(col), data[col])
     return kinds

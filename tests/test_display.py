@@ -196,3 +196,12 @@ def test_only_the_display_module_imports_ipython() -> None:
             if any(n == "IPython" or n.startswith("IPython.") for n in names):
                 importers.append(path.relative_to(ROOT).as_posix())
     assert sorted(set(importers)) == ["runbook_lib/display.py"]
+
+
+def test_formats_must_name_known_kinds_and_existing_columns() -> None:
+    frame = pd.DataFrame({"latency": [1.0]})
+    assert table_text(frame, formats={"latency": "ms"}).splitlines()[1].strip() == "1.00"
+    with pytest.raises(ValueError, match="unknown column kind"):
+        table_text(frame, formats={"latency": "milliseconds"})
+    with pytest.raises(ValueError, match="does not have"):
+        table_text(frame, formats={"latncy": "ms"})
