@@ -166,3 +166,18 @@ def test_readback_section_skips_and_uses_the_public_route(setup, tmp_path):
     assert "public" in section.tables[0].title
     wrong = rb.readback_section(setup["api"].url, "b" * 32, api_key="env:NO_SUCH_VARIABLE_SET")
     assert wrong.checks[0].status is Status.FAIL
+
+
+def test_a_refused_session_names_no_secret_and_no_token(setup, monkeypatch):
+    planted = "planted-wrong-jwt-secret-" + "w" * 20
+    monkeypatch.setenv("PLANTED_WRONG_JWT", planted)
+    with pytest.raises(ServiceError) as err:
+        open_dashboard_session(setup["api"].url, jwt_secret="env:PLANTED_WRONG_JWT",
+                               user_id=setup["api"].seed.user_id)
+    text = str(err.value) + repr(err.value) + str(err.value.hint)
+    assert err.value.status_code in (401, 403) or "401" in text or "403" in text
+    assert planted not in text and "eyJ" not in text  # no secret, no minted token
+    monkeypatch.setenv("PLANTED_WRONG_PW", "planted-password-" + "q" * 12)
+    with pytest.raises(ServiceError) as err:
+        open_dashboard_session(setup["api"].url, email="nobody@example.test", password="env:PLANTED_WRONG_PW")
+    assert "planted-password" not in str(err.value)
