@@ -66,37 +66,80 @@ class _Progress:
         self.last = line
 
 
+def _repair_seen(path: Any) -> None:
+    """Repair every unsealed run folder at ``path`` (a run folder or a reports folder) on sight."""
+    from pathlib import Path
+
+    from .interrupted import repair_unsealed
+
+    for record in repair_unsealed(Path(path), by="`runbook` (on sight)"):
+        print(f"repaired interrupted run: {record.run_dir} (verdict {record.verdict})", file=sys.stderr)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .report import format_run_summary
-    from .runner import run_notebooks
+    from .runner import DEFAULT_REPORTS_DIR, run_notebooks
 
+    _repair_seen(args.out or DEFAULT_REPORTS_DIR)
     parameters = dict(args.parameters or [])
     record = run_notebooks(
         args.notebooks, parameters, params_file=args.params_file, out_dir=args.out,
         html=not args.no_html, show_code=args.show_code, progress=_Progress(),
-        cell_timeout_s=args.cell_timeout,
+        cell_timeout_s=args.cell_timeout, sign_key=args.sign_key,
     )
     print(format_run_summary(record))
+    if record.signature is not None:
+        print(f"signed: root digest {record.signature.root_digest} (key {record.signature.key_fingerprint})")
     return record.exit_code
 
 
 def _cmd_report_show(args: argparse.Namespace) -> int:
     from .record import load_run
-    from .report import show_report
+    from .report import show_report, verify_report
 
+    _repair_seen(args.run_dir)
+    problems = verify_report(args.run_dir, pubkey=args.pubkey)
+    if problems:
+        banner = "!" * 72
+        print(f"{banner}\nWARNING: this report does NOT match what its run sealed; do not trust it:",
+              file=sys.stderr)
+        for problem in problems:
+            print(f"  CHANGED {problem}", file=sys.stderr)
+        print(banner, file=sys.stderr)
     print(show_report(args.run_dir))
-    return load_run(args.run_dir).exit_code
+    code = load_run(args.run_dir).exit_code
+    return code if not problems else max(code, 1)
 
 
 def _cmd_report_verify(args: argparse.Namespace) -> int:
     from .report import verify_report
+    from .signing import describe
 
-    problems = verify_report(args.run_dir)
+    _repair_seen(args.run_dir)
+    problems = verify_report(args.run_dir, pubkey=args.pubkey)
     if problems:
         for problem in problems:
             print(f"CHANGED {problem}", file=sys.stderr)
         return 1
-    print(f"ok: {args.run_dir} is exactly as the run left it")
+    signed = describe(args.run_dir)
+    if args.pubkey:
+        print(f"ok: {args.run_dir} is exactly as the run left it; {signed}")
+    else:
+        print(f"ok: {args.run_dir} is exactly as the run left it"
+              + (f" ({signed}; pass --pubkey to check the signature)" if signed else ""))
+    return 0
+
+
+def _cmd_report_repair(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .interrupted import repair_unsealed
+
+    repaired = repair_unsealed(Path(args.folder), by="`runbook report repair`")
+    for record in repaired:
+        print(f"repaired: {record.run_dir} (verdict {record.verdict}, exit code {record.exit_code})")
+    if not repaired:
+        print(f"nothing to repair in {args.folder}: no unsealed run folder whose runner has stopped")
     return 0
 
 
@@ -118,16 +161,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
     p.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
     p.add_argument("--cell-timeout", type=float, default=900, help="seconds one cell may run (default 900)")
+    p.add_argument("--sign-key", metavar="PATH",
+                   help="ed25519 private key (PEM or OpenSSH, mode 0600): sign the report's manifest")
     p.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="read back a report folder")
     rsub = report.add_subparsers(dest="report_command", required=True, parser_class=_Parser)
-    p = rsub.add_parser("show", help="the checks table of a run")
+    p = rsub.add_parser("show", help="the checks table of a run (verified first; warns on any mismatch)")
     p.add_argument("run_dir")
+    p.add_argument("--pubkey", metavar="PATH", help="also check the signature with this ed25519 public key")
     p.set_defaults(func=_cmd_report_show)
-    p = rsub.add_parser("verify", help="recompute every hash; non-zero naming the file that changed")
+    p = rsub.add_parser("verify", help="check the whole folder; non-zero naming what changed")
     p.add_argument("run_dir")
+    p.add_argument("--pubkey", metavar="PATH", help="also check the signature with this ed25519 public key")
     p.set_defaults(func=_cmd_report_verify)
+    p = rsub.add_parser("repair", help="scan, redact, mark `interrupted` and seal folders a runner left unsealed")
+    p.add_argument("folder", help="a run folder, or a reports folder holding run folders")
+    p.set_defaults(func=_cmd_report_repair)
 
     try:
         from .sandbox.cli import add_sandbox_commands

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from .errors import ServiceError
-from .secrets import redact
+from .secrets import redact, redact_and_cut_known
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -280,8 +280,7 @@ def body_snippet(response: httpx.Response, limit: int = _SNIPPET) -> str:
         text = response.text
     except Exception:
         return ""
-    text = " ".join(text.split())
-    return redact(text[:limit] + ("…" if len(text) > limit else ""))
+    return redact_and_cut_known(text, limit)
 
 
 def read_json(response: httpx.Response, *, service: str) -> Any:

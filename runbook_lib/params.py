@@ -24,6 +24,7 @@ import yaml
 
 from .errors import ParameterError
 from .secrets import REFERENCE_FORMS, SecretRef, is_reference
+from .url_credentials import refuse_url_credentials
 
 __all__ = [
     "ParamSpec",
@@ -157,7 +158,7 @@ def _coerce(spec: ParamSpec, value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError(f"expected text, got {type(value).__name__} {value!r}")
     if t == "Url":
-        return _check_url(value)
+        return _check_url(refuse_url_credentials(value, name=spec.name))
     return value
 
 

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ReportError
+from .report_tree import MANIFEST, seal_tree, sha256_file, verify_tree
 
-__all__ = ["NotebookRecord", "RunRecord", "sha256_file", "load_run", "verify_run", "MANIFEST", "RUN_JSON"]
+__all__ = ["NotebookRecord", "RunRecord", "sha256_file", "load_run", "verify_run", "write_manifest", "MANIFEST",
+           "RUN_JSON", "EXIT_CODES"]
 
 RUN_JSON = "run.json"
-MANIFEST = "SHA256SUMS"
-EXIT_CODES = {"passed": 0, "failed": 1, "error": 2, "leaked": 4}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
+#: ``interrupted``: the runner stopped before sealing; the folder was scanned and sealed afterwards.
+EXIT_CODES = {"passed": 0, "failed": 1, "error": 2, "leaked": 4, "interrupted": 5}
 
 
 @dataclass
@@ -58,12 +51,16 @@ class RunRecord:
     log: str | None = None
     log_sha256: str | None = None
     leaks: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: str | None = None  # why the run did not finish, when it did not
+    notes: list[str] = field(default_factory=list)
     notebooks: list[NotebookRecord] = field(default_factory=list)
     run_dir: Path | None = None
+    signature: Any = None  # the Signature when the run was signed (kept beside the manifest, not in it)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("run_dir")
+        data.pop("signature")
         return data
 
     def to_json(self) -> str:
@@ -72,12 +69,16 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any], run_dir: Path | None = None) -> RunRecord:
         notebooks = [NotebookRecord(**nb) for nb in data.get("notebooks", [])]
-        fields = {k: v for k, v in data.items() if k != "notebooks" and k in cls.__dataclass_fields__}
+        fields = {k: v for k, v in data.items()
+                  if k not in ("notebooks", "run_dir", "signature") and k in cls.__dataclass_fields__}
         return cls(**fields, notebooks=notebooks, run_dir=run_dir)
 
     def decide_verdict(self) -> None:
-        """Set verdict and exit code from the notebooks and any leak found."""
-        if self.leaks:
+        """Set verdict and exit code from the notebooks and any leak found (an interrupted run says so
+        whatever else it holds; its leaks are listed)."""
+        if self.interrupted:
+            self.verdict = "interrupted"
+        elif self.leaks:
             self.verdict = "leaked"
         elif any(nb.status == "error" for nb in self.notebooks):
             self.verdict = "error"
@@ -106,32 +107,20 @@ def load_run(run_dir: str | Path) -> RunRecord:
 
 
 def write_manifest(run_dir: Path) -> None:
-    """Write ``SHA256SUMS`` over every file of the folder (``run.json`` included)."""
-    lines = [f"{sha256_file(p)}  {p.name}\n" for p in sorted(run_dir.iterdir()) if p.is_file() and p.name != MANIFEST]
-    (run_dir / MANIFEST).write_text("".join(lines), encoding="utf-8")
+    """Seal the folder: ``SHA256SUMS`` over every file of the tree, read-only files, private folders."""
+    seal_tree(run_dir)
 
 
 def verify_run(run_dir: str | Path) -> list[str]:
-    """Recompute every hash. Return problems, each naming a file; empty when the folder is intact."""
+    """Check the whole tree (contents, added/missing files and folders, modes, file types) and the
+    hashes ``run.json`` recorded. Return problems, each naming a path; empty when intact."""
     run_dir = Path(run_dir)
     record = load_run(run_dir)
-    problems: list[str] = []
-    manifest_path = run_dir / MANIFEST
-    if not manifest_path.is_file():
-        return [f"{MANIFEST}: missing"]
-    listed: dict[str, str] = {}
-    for line in manifest_path.read_text(encoding="utf-8").splitlines():
-        digest, _, name = line.partition("  ")
-        listed[name] = digest
-    present = {p.name for p in run_dir.iterdir() if p.is_file() and p.name != MANIFEST}
-    problems += [f"{name}: added after the run" for name in sorted(present - set(listed))]
-    problems += [f"{name}: missing" for name in sorted(set(listed) - present)]
-    for name in sorted(set(listed) & present):
-        if sha256_file(run_dir / name) != listed[name]:
-            problems.append(f"{name}: changed (sha256 differs from {MANIFEST})")
+    problems = verify_tree(run_dir)
     recorded = [(nb.output, nb.output_sha256) for nb in record.notebooks] + [
         (nb.html, nb.html_sha256) for nb in record.notebooks] + [(record.log, record.log_sha256)]
     for name, digest in recorded:
-        if name and digest and (run_dir / name).is_file() and sha256_file(run_dir / name) != digest:
+        path = run_dir / name if name else None
+        if path and digest and path.is_file() and not path.is_symlink() and sha256_file(path) != digest:
             problems.append(f"{name}: changed (sha256 differs from {RUN_JSON})")
     return sorted(set(problems))

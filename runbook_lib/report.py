@@ -22,6 +22,9 @@ def format_run_summary(record: RunRecord) -> str:
         if nb.error:
             lines.append(f"    execution error: {nb.error}")
     lines.append(f"verdict: {record.verdict} (exit code {record.exit_code})")
+    if record.interrupted:
+        lines.append(f"interrupted: {record.interrupted}")
+    lines += [f"note: {note}" for note in record.notes]
     if record.leaks:
         lines.append("secret leak: values were redacted in " + ", ".join(sorted({x['file'] for x in record.leaks})))
     if record.run_dir:
@@ -47,6 +50,12 @@ def show_report(run_dir: str | Path) -> str:
     return format_checks(record) + "\n\n" + format_run_summary(record)
 
 
-def verify_report(run_dir: str | Path) -> list[str]:
-    """Problems found (each naming a file); empty when the folder is exactly as the run left it."""
-    return verify_run(run_dir)
+def verify_report(run_dir: str | Path, *, pubkey: str | Path | None = None) -> list[str]:
+    """Problems found (each naming a path); empty when the folder is exactly as the run left it and,
+    with ``pubkey``, its manifest carries a valid signature by that key."""
+    problems = verify_run(run_dir)
+    if pubkey is not None:
+        from .signing import verify_signature
+
+        problems += verify_signature(Path(run_dir), pubkey)
+    return problems

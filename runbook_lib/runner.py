@@ -3,18 +3,26 @@
 Order of work: validate every notebook's parameters (no kernel yet); create
 ``reports/<UTC timestamp>-<id>/``; execute each notebook with papermill (a failing one does not
 stop the others); render HTML; read back the checks; scan and redact every artifact; write
-``run.json`` and the ``SHA256SUMS`` manifest; make the files read-only.
+``run.json`` and the ``SHA256SUMS`` manifest; make the files read-only; sign the manifest when asked.
+
+The folder is private (0700, files 0600) from its creation, and carries an *unsealed* marker until it
+is sealed: SIGTERM or a crash of the runner seals it at once as ``interrupted``; after a SIGKILL the
+next ``runbook`` command that meets it does (see :mod:`runbook_lib.interrupted`). Notebooks may write
+exports into ``$RUNBOOK_EXPORT_DIR`` (``exports/`` in the folder); they are scanned like the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import platform
+import signal
 import socket
-import stat
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -25,19 +33,28 @@ import nbformat
 from .checks import CHECKS_MIME, Status
 from .errors import ParameterError
 from .html_report import render_html
+from .interrupted import write_marker
 from .kernel_env import KERNEL_ARGUMENTS, isolated_jupyter_env
 from .leaks import scan_and_redact_file
 from .notebooks import NotebookInfo, expand_names, list_notebooks
 from .params import load_params_file, read_declarations, secret_references, validate_parameters
-from .record import RUN_JSON, NotebookRecord, RunRecord, sha256_file, write_manifest
+from .record import RUN_JSON, NotebookRecord, RunRecord, sha256_file
+from .report_tree import UNSEALED_MARKER, artifact_files, seal_tree
 from .secrets import known_secrets, redact
 
-__all__ = ["run_notebooks", "plan_run", "ProgressEvent", "DEFAULT_REPORTS_DIR"]
+__all__ = ["run_notebooks", "plan_run", "ProgressEvent", "DEFAULT_REPORTS_DIR", "EXPORT_DIR_ENV", "RunInterrupted",
+           "new_record", "read_checks", "seal_run"]
+
+EXPORT_DIR_ENV = "RUNBOOK_EXPORT_DIR"
 
 DEFAULT_REPORTS_DIR = Path("reports")
 PACKAGES = ("agentops-runbooks", "papermill", "nbconvert", "nbclient", "ipykernel", "httpx", "psycopg",
             "pandas", "matplotlib", "litellm", "chdb")
 log = logging.getLogger(__name__)
+
+
+class RunInterrupted(BaseException):
+    """The runner received SIGTERM; the run stops and its folder is sealed as ``interrupted``."""
 
 
 class ProgressEvent(dict):
@@ -119,11 +136,19 @@ def plan_run(
 def _new_run_dir(out_dir: Path, started: datetime) -> tuple[str, Path]:
     run_id = uuid.uuid4().hex[:8]
     run_dir = out_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{run_id}"
-    run_dir.mkdir(parents=True, exist_ok=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(mode=0o700, exist_ok=False)
+    run_dir.chmod(0o700)
     return run_id, run_dir
 
 
-def _read_checks(nb: nbformat.NotebookNode) -> list[dict[str, Any]]:
+def read_checks(nb: nbformat.NotebookNode | Path) -> list[dict[str, Any]]:
+    """The checks a notebook displayed (an unreadable notebook file has none)."""
+    if isinstance(nb, Path):
+        try:
+            nb = nbformat.read(nb, as_version=4)
+        except Exception:  # a half-written or redacted-to-invalid notebook
+            return []
     checks = []
     for cell in nb.cells:
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
@@ -188,6 +213,7 @@ def run_notebooks(
     show_code: bool = False,
     progress: ProgressCallback | None = None,
     cell_timeout_s: float | None = 900,
+    sign_key: str | Path | None = None,
 ) -> RunRecord:
     """Run notebooks headless and write a report folder. See the module docstring for the steps.
 
@@ -195,14 +221,93 @@ def run_notebooks(
     the returned record (``verdict``, ``exit_code``).
     """
     plans = plan_run(names, parameters, params_file=params_file)
+    if sign_key is not None:
+        from .signing import load_private_key
+
+        load_private_key(sign_key)  # a bad key is a usage error before anything runs
+    refs = [str(ref) for _, _, effective in plans for ref in _references(effective)]
     started = _utc_now()
-    run_id, run_dir = _new_run_dir(Path(out_dir) if out_dir else DEFAULT_REPORTS_DIR, started)
+    with _private_umask():
+        run_id, run_dir = _new_run_dir(Path(out_dir) if out_dir else DEFAULT_REPORTS_DIR, started)
+        record = new_record(run_dir, run_id, _iso(started))
+        write_marker(run_dir, run_id=run_id, started_at=record.started_at,
+                     notebooks=[nb.name for nb, _, _ in plans], secret_references=refs)
+        try:
+            with _sigterm_interrupts():
+                _execute_all(record, plans, html=html, show_code=show_code, progress=progress,
+                             cell_timeout_s=cell_timeout_s)
+        except (RunInterrupted, Exception) as exc:
+            for nb in record.notebooks:
+                if nb.status == "pending":
+                    nb.status = "interrupted"
+            reason = ("the runner received SIGTERM" if isinstance(exc, RunInterrupted)
+                      else f"the runner failed: {redact(type(exc).__name__ + ': ' + str(exc))[:500]}")
+            seal_run(record, known_secrets(), interrupted=reason)
+            if isinstance(exc, RunInterrupted):
+                return record
+            raise
+        seal_run(record, known_secrets())
+    if sign_key is not None:
+        from .signing import sign_report
+
+        record.signature = sign_report(run_dir, sign_key)
+    return record
+
+
+def _references(effective: Mapping[str, Any]) -> Iterable[str]:
+    from .secrets import is_reference
+
+    return [v for v in effective.values() if is_reference(v)]
+
+
+@contextlib.contextmanager
+def _private_umask() -> Iterator[None]:
+    """Files and folders created meanwhile (by this process and the kernels it starts) are private."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """In the main thread, turn SIGTERM into :class:`RunInterrupted` so the folder gets sealed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise RunInterrupted()
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def new_record(run_dir: Path, run_id: str, started_at: str) -> RunRecord:
+    """An empty record for a run folder, with this machine's facts."""
     from . import __version__
 
-    record = RunRecord(run_id=run_id, started_at=_iso(started), runbook_version=__version__,
-                       host=socket.gethostname(), python=platform.python_version(),
-                       packages=_package_versions(), run_dir=run_dir)
+    return RunRecord(run_id=run_id, started_at=started_at, runbook_version=__version__,
+                     host=socket.gethostname(), python=platform.python_version(),
+                     packages=_package_versions(), run_dir=run_dir)
+
+
+def _execute_all(record: RunRecord, plans: list[tuple[NotebookInfo, dict[str, Any], dict[str, Any]]], *,
+                 html: bool, show_code: bool, progress: ProgressCallback | None,
+                 cell_timeout_s: float | None) -> None:
+    run_dir = record.run_dir
+    assert run_dir is not None
+    run_id = record.run_id
+    exports = run_dir / "exports"
+    exports.mkdir(mode=0o700)
+    saved_export_dir = os.environ.get(EXPORT_DIR_ENV)
+    os.environ[EXPORT_DIR_ENV] = str(exports)
     log_path = run_dir / "run.log"
+    record.log = log_path.name
     handler = logging.FileHandler(log_path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     watched = [logging.getLogger("papermill"), logging.getLogger("runbook_lib")]
@@ -223,7 +328,7 @@ def run_notebooks(
                 if output.is_file():
                     executed = nbformat.read(output, as_version=4)
                     nb_rec.output = output.name
-                    nb_rec.checks = _read_checks(executed)
+                    nb_rec.checks = read_checks(executed)
                 else:
                     executed = None
                 failed = any(c.get("status") in (Status.FAIL.value, Status.ERROR.value) for c in nb_rec.checks)
@@ -242,24 +347,28 @@ def run_notebooks(
         for logger in watched:
             logger.removeHandler(handler)
         handler.close()
-    _seal(record, log_path)
-    return record
+        if saved_export_dir is None:
+            os.environ.pop(EXPORT_DIR_ENV, None)
+        else:
+            os.environ[EXPORT_DIR_ENV] = saved_export_dir
 
 
-def _seal(record: RunRecord, log_path: Path) -> None:
-    """Scan and redact every artifact, hash them, write run.json and the manifest; files become read-only."""
+def seal_run(record: RunRecord, secrets: Iterable[str], *, interrupted: str | None = None) -> None:
+    """Scan and redact every file of the tree, hash, write run.json, remove the unsealed marker and
+    seal (manifest, read-only files). ``interrupted`` says why the run did not finish."""
     run_dir = record.run_dir
     assert run_dir is not None
-    secrets = known_secrets()
-    record.log = log_path.name
-    for path in sorted(p for p in run_dir.iterdir() if p.is_file()):
-        record.leaks += [vars(f) for f in scan_and_redact_file(path, secrets)]
+    secrets = frozenset(secrets)
+    record.interrupted = interrupted or record.interrupted
+    for path in artifact_files(run_dir):
+        if path.name != RUN_JSON or path.parent != run_dir:
+            record.leaks += [vars(f) | {"file": path.relative_to(run_dir).as_posix()}
+                             for f in scan_and_redact_file(path, secrets)]
     for nb in record.notebooks:
-        if nb.output:
-            nb.output_sha256 = sha256_file(run_dir / nb.output)
-        if nb.html:
-            nb.html_sha256 = sha256_file(run_dir / nb.html)
-    record.log_sha256 = sha256_file(log_path)
+        nb.output_sha256 = sha256_file(run_dir / nb.output) if nb.output and (run_dir / nb.output).is_file() else None
+        nb.html_sha256 = sha256_file(run_dir / nb.html) if nb.html and (run_dir / nb.html).is_file() else None
+    log_path = run_dir / (record.log or "run.log")
+    record.log_sha256 = sha256_file(log_path) if log_path.is_file() else None
     record.finished_at = _iso(_utc_now())
     record.decide_verdict()
     run_json = run_dir / RUN_JSON
@@ -270,6 +379,5 @@ def _seal(record: RunRecord, log_path: Path) -> None:
         record.decide_verdict()
         run_json.write_text(record.to_json(), encoding="utf-8")
         scan_and_redact_file(run_json, secrets)
-    write_manifest(run_dir)
-    for path in run_dir.iterdir():
-        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    (run_dir / UNSEALED_MARKER).unlink(missing_ok=True)
+    seal_tree(run_dir)

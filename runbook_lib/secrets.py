@@ -1,7 +1,11 @@
 """Secret references: parameters carry ``env:NAME`` or ``file:PATH``, never values.
 
 Values are resolved at call time inside the library. Every value resolved in this process is
-remembered so that :func:`redact` can strip it from any text (exception messages, logs).
+remembered so that :func:`redact` can strip it, in every encoding :mod:`runbook_lib.leaks` knows,
+from any text (exception messages, logs). Resolving refuses, without showing any of the value:
+a value shorter than :data:`~runbook_lib.leaks.MIN_SECRET_LEN` characters (the scanner could not
+tell it from ordinary text), a ``file:`` whose file group or others may read, and a non-ASCII value
+unless it is a DSN (other secrets travel in HTTP headers, which carry ASCII only).
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SecretReferenceError
+from .leaks import MIN_SECRET_LEN, redact_and_cut, redact_text
 
-__all__ = ["SecretRef", "is_reference", "redact", "remember_secret", "resolve_secret", "known_secrets"]
+__all__ = ["SecretRef", "is_reference", "redact", "redact_and_cut_known", "remember_secret", "resolve_secret",
+           "known_secrets", "check_secret_value"]
 
 _REFERENCE = re.compile(r"^(?P<kind>env|file):(?P<target>.+)$")
-_MIN_SECRET_LEN = 4
+_DSN = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _known: set[str] = set()
 
 REFERENCE_FORMS = "env:NAME (an environment variable) or file:PATH (a file only you can read)"
@@ -77,6 +83,12 @@ class SecretRef:
                 ) from None
             if not value:
                 raise SecretReferenceError(f"secret file {path} is empty", hint="write the secret into it")
+            if not self.file_is_private():
+                raise SecretReferenceError(
+                    f"secret file {path} may be read by group or others",
+                    hint=f"chmod 600 {path} (and keep it out of shared folders)",
+                )
+        check_secret_value(value, where=str(self))
         remember_secret(value)
         return value
 
@@ -93,13 +105,32 @@ def resolve_secret(reference: str | SecretRef, *, name: str = "secret") -> str:
     return SecretRef.parse(reference, name=name).resolve()
 
 
+def check_secret_value(value: str, *, where: str = "the secret") -> None:
+    """Refuse a value the leak scanner cannot protect; the message shows none of it."""
+    if len(value) < MIN_SECRET_LEN:
+        raise SecretReferenceError(
+            f"the value behind {where} is shorter than {MIN_SECRET_LEN} characters: the leak scan could not"
+            " tell it from ordinary text, so it could reach a report unnoticed",
+            hint=f"use a secret of at least {MIN_SECRET_LEN} characters (e.g. `openssl rand -hex 24`)",
+        )
+    if not value.isascii() and not _DSN.match(value):
+        raise SecretReferenceError(
+            f"the value behind {where} holds non-ASCII characters; it is sent in HTTP headers, which carry"
+            " ASCII only",
+            hint="use an ASCII key (a DSN password may be non-ASCII: it is percent-encoded in the DSN)",
+        )
+
+
 def remember_secret(value: str) -> None:
-    """Register a value (and the password inside a DSN) so :func:`redact` removes it."""
-    if value and len(value) >= _MIN_SECRET_LEN:
+    """Register a value (and the password inside a DSN, raw and percent-decoded) so :func:`redact`
+    removes it. Values shorter than the scanner's minimum are ignored."""
+    from urllib.parse import unquote
+
+    if value and len(value) >= MIN_SECRET_LEN:
         _known.add(value)
-        match = re.match(r"^[a-z][a-z0-9+.-]*://[^:/@]*:(?P<pw>[^@]+)@", value)
-        if match and len(match["pw"]) >= _MIN_SECRET_LEN:
-            _known.add(match["pw"])
+        match = re.match(r"^[a-z][a-z0-9+.-]*://[^:/@]*:(?P<pw>[^@]+)@", value, re.IGNORECASE)
+        if match:
+            _known.update(pw for pw in {match["pw"], unquote(match["pw"])} if len(pw) >= MIN_SECRET_LEN)
 
 
 def known_secrets() -> frozenset[str]:
@@ -108,8 +139,11 @@ def known_secrets() -> frozenset[str]:
 
 
 def redact(text: str, extra: frozenset[str] | set[str] = frozenset()) -> str:
-    """Replace every known secret value (longest first) with ``[REDACTED]``."""
-    for value in sorted(_known | set(extra), key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, "[REDACTED]")
-    return text
+    """Replace every known secret value (in every encoding) and every token shape with ``[REDACTED]``."""
+    return redact_text(text, _known | set(extra))[0]
+
+
+def redact_and_cut_known(text: str, limit: int, *, one_line: bool = True) -> str:
+    """Redact every known secret first, then shorten to ``limit`` characters: the one way to cut text
+    that may hold a secret (a secret crossing the cut would otherwise survive in part)."""
+    return redact_and_cut(text, _known, limit, one_line=one_line)

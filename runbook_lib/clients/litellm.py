@@ -22,7 +22,7 @@ from ..http import (
     request,
     transport_error,
 )
-from ..secrets import SecretRef, redact
+from ..secrets import SecretRef, redact_and_cut_known
 
 __all__ = ["ChatResult", "LiteLLMClient", "CALL_ID_HEADER"]
 
@@ -170,7 +170,7 @@ class LiteLLMClient:
             data = response.json()
             err = data.get("error", data) if isinstance(data, dict) else data
             msg = err.get("message") if isinstance(err, dict) else err
-            return redact(" ".join(str(msg).split())[:300])
+            return redact_and_cut_known(str(msg), 300)
         except (ValueError, UnicodeDecodeError):
             return body_snippet(response, 300)
 
@@ -245,11 +245,11 @@ class LiteLLMClient:
             try:
                 chunk = json.loads(payload)
             except ValueError:
-                error = f"malformed stream chunk: {redact(payload[:80])}"
+                error = f"malformed stream chunk: {redact_and_cut_known(payload, 80)}"
                 continue
             if "error" in chunk:
                 err = chunk["error"]
-                error = redact(str(err.get("message", err) if isinstance(err, dict) else err)[:300])
+                error = redact_and_cut_known(str(err.get("message", err) if isinstance(err, dict) else err), 300)
                 continue
             chunks += 1
             response_id = response_id or chunk.get("id")
