@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .checks import CHECKS_MIME, Check, Severity, Status, display_checks, verdict_of
+from .checks import CHECKS_MIME, Check, Severity, Status, verdict_of
 from .display import show_checks, show_verdict
 from .errors import (
     ConfigError,
@@ -91,7 +91,6 @@ __all__ = [
     "UsageError",
     "VerificationRunbook",
     "__version__",
-    "display_checks",
     "drift_report",
     "generate_traces",
     "list_notebooks",

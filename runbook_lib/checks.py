@@ -10,7 +10,7 @@ from typing import Any
 
 from .secrets import redact
 
-__all__ = ["CHECKS_MIME", "Check", "Severity", "Status", "display_checks", "verdict_of"]
+__all__ = ["CHECKS_MIME", "Check", "Severity", "Status", "verdict_of"]
 
 CHECKS_MIME = "application/vnd.agentops-runbook.checks+json"
 
@@ -107,9 +107,3 @@ def verdict_of(checks: Iterable[Check]) -> str:
     """``failed`` when any check failed or errored, else ``passed``."""
     return "failed" if any(c.status in (Status.FAIL, Status.ERROR) for c in checks) else "passed"
 
-
-def display_checks(checks: Any, title: str | None = None, *, record: bool = True) -> None:
-    """Deprecated alias of :func:`runbook_lib.display.show_checks` (kept while notebooks move over)."""
-    from .display import show_checks
-
-    show_checks(checks, title, record=record)

@@ -173,7 +173,7 @@ PLANT = r'''
 import base64, html, json, logging, os, struct, zlib
 from urllib.parse import quote
 from IPython.display import display, Image, HTML
-from runbook_lib import Check, display_checks, resolve_secret
+from runbook_lib import Check, resolve_secret, show_checks
 values = [resolve_secret(api_key), resolve_secret(file_key), password]
 forms = json.loads(forms_json)
 for v in values:
@@ -188,8 +188,8 @@ for v in values:
     logging.getLogger("runbook_lib.attack").warning("log %s", v)
     with open(os.path.join(os.environ["RUNBOOK_EXPORT_DIR"], "export.csv"), "a") as fh:
         fh.write("value," + json.dumps(v) + "\n")
-display_checks(Check.failed("attack.plant", "planted", "evidence follows", remedy="none",
-                            evidence={"values": [json.dumps(json.dumps(v)) for v in values]}))
+show_checks(Check.failed("attack.plant", "planted", "evidence follows", remedy="none",
+                         evidence={"values": [json.dumps(json.dumps(v)) for v in values]}))
 '''
 
 FORMS = {
