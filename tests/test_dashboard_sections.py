@@ -47,8 +47,8 @@ def test_readiness_repair_and_reconciliation_in_order(env):
     assert set(coverage.frame["model"]) == {"gpt-4o-mini", "gpt-4o", "gpt-4o-mini-2024-07-18"}
     assert not coverage.frame["priced"].any()
 
-    skipped = sections.store_repair_section(store, None)
-    assert skipped.checks[0].status is Status.SKIP
+    refused = sections.store_repair_section(store, None)
+    assert refused.checks[0].status is Status.FAIL and "agentops_src" in refused.checks[0].remedy
 
     checkout = _checkout(env["tmp"] / "agentops")
     dry = sections.store_repair_section(store, checkout, start=START, end=END)

@@ -166,8 +166,22 @@ def test_existing_objects_and_price_rows_are_never_replaced(fresh, tmp_path):
     assert {r[0] for r in set(prices_after) - set(prices_before)} == {"gpt-4o-mini-2024-07-18"}
     checks = {c.id: c for c in result.after.checks}
     assert checks["store.function.calculate_prompt_cost"].status is Status.PASS
-    assert checks["store.price.Sonar"].status is Status.FAIL  # the operator's zero row stands
-    assert not result.ok and "store.price.Sonar" in result.checks[-1].evidence["remaining"]
+    assert checks["store.price.Sonar"].status is Status.WARN  # the operator's zero row stands
+    verify = result.checks[-1]
+    assert result.ok and verify.status is Status.WARN and "Sonar" in verify.evidence["unpriced"]
+
+
+def test_without_a_checkout_only_prices_are_repaired(fresh, tmp_path):
+    current = fresh("current")
+    before = _price_table(current)
+    result = store_repair.repair_store(current, None, apply=True, **WINDOW)
+    assert result.ok and result.changed and result.plan.checkout is None
+    assert [s.origin for s in result.plan.statements] == ["prices", "reload"]
+    assert set(before) < set(_price_table(current))
+    bare = fresh("bare")
+    refused = store_repair.repair_store(bare, None, apply=True, **WINDOW)
+    assert not refused.ok and not refused.changed
+    assert "pass agentops_src" in refused.checks[0].remedy and "never from SQL of its own" in refused.checks[0].summary
 
 
 def test_a_user_table_wins_and_secrets_stay_out_of_results(fresh, tmp_path, monkeypatch):

@@ -50,17 +50,14 @@ def store_repair_section(store: Any, agentops_src: str | Path | None, *, apply: 
                          start: dt.datetime | None = None, end: dt.datetime | None = None, days: float = 7.0,
                          project_id: str | None = None, user_prices: Mapping[str, Any] | None = None) -> Section:
     """The store repair (dry run unless ``apply``): its checks, every statement, the prices and their source."""
-    if not agentops_src:
-        return Section().add(Check.skipped("store_repair.plan", "store repair",
-                                           "no AgentOps checkout given (agentops_src): the repair takes the missing "
-                                           "objects from it"))
     result = store_repair.repair_store(store, agentops_src, apply=apply, start=start, end=end, days=days,
                                        project_id=project_id, user_prices=user_prices)
     section = Section().add(*result.checks)
     if result.plan is None:
         return section
     section.note(f"Prices from **{result.plan.source} {result.plan.source_version}**"
-                 + (" and your table (it wins)" if user_prices else "") + f"; checkout `{result.plan.checkout}`.")
+                 + (" and your table (it wins)" if user_prices else "")
+                 + (f"; objects from the checkout `{result.plan.checkout}`." if result.plan.checkout else "."))
     if result.plan.price_matches:
         section.table(pd.DataFrame([{"model": m.model, "key": row.model, "matched": m.key, "rule": m.rule,
                                      "prompt USD/1k": m.prompt_cost_per_1k,

@@ -253,7 +253,7 @@ def coverage_checks(coverage: Sequence[ModelCoverage], window: tuple[dt.datetime
         if m.spans_without_cost:
             summary = (f"shows cost 0 in the dashboard: {m.spans_without_cost} spans, "
                        f"{m.tokens if m.spans_without_cost == m.spans else 'up to ' + str(m.tokens)} tokens ({why})")
-            checks.append(Check.failed(check_id, title, summary, evidence=evidence, remedy=REPAIR_REMEDY,
+            checks.append(Check.warned(check_id, title, summary, evidence=evidence, remedy=REPAIR_REMEDY,
                                        severity=Severity.MAJOR))
         else:
             checks.append(Check.warned(check_id, title, f"{why}; all {m.spans} spans carry cost attributes, so "

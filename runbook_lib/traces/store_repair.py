@@ -60,7 +60,7 @@ class StoreRepairPlan:
     """What the repair would run, what it leaves alone and why. ``price_rows[i]`` is priced by
     ``price_matches[i]``; ``no_price`` lists model strings no source prices."""
 
-    checkout: Path
+    checkout: Path | None
     database: str
     statements: list[PlannedStatement]
     price_rows: list[objects.PriceRow]
@@ -111,14 +111,15 @@ def _existing_price_keys(store: Any, database: str, present: set[str]) -> set[st
     return {m for (m,) in _query(store)(f"SELECT DISTINCT model FROM {database}.{_PRICE_TABLE.name}")}
 
 
-def plan_store_repair(store: Any, agentops_src: str | Path, *, start: dt.datetime | None = None,
+def plan_store_repair(store: Any, agentops_src: str | Path | None, *, start: dt.datetime | None = None,
                       end: dt.datetime | None = None, days: float = 7.0, project_id: str | None = None,
                       user_prices: Mapping[str, Any] | None = None,
                       source: price_source.PriceSource | str | None = None, database: str = DATABASE,
                       found: readiness.StoreReadiness | None = None) -> StoreRepairPlan:
     """Plan the repair (read-only). Raises :class:`~runbook_lib.errors.TraceStoreError` when the
-    checkout cannot provide a missing object."""
-    plan = migrations.read_plan(agentops_src)  # refuses a path without app/clickhouse/migrations
+    checkout cannot provide a missing object. Without ``agentops_src`` only price rows are planned, and
+    a store that lacks objects is refused."""
+    plan = migrations.read_plan(agentops_src) if agentops_src else None  # refuses a path that is no checkout
     found = found or readiness.inspect_store(store, start=start, end=end, days=days, project_id=project_id,
                                              database=database)
     errors = [c for c in found.checks if c.status is Status.ERROR]
@@ -126,6 +127,13 @@ def plan_store_repair(store: Any, agentops_src: str | Path, *, start: dt.datetim
         raise TraceStoreError(errors[0].summary, hint=errors[0].remedy)
     existing = migrations.existing_objects(_query(store))
     missing = ([] if found.table_exists else [f"{database}.{TABLE}"]) + list(found.missing)
+    if missing and plan is None:
+        raise TraceStoreError(f"the store lacks {', '.join(missing)}; the repair creates them from your AgentOps "
+                              "checkout, never from SQL of its own",
+                              hint="pass agentops_src=<root of your AgentOps checkout> (it has "
+                                   "app/clickhouse/migrations)")
+    if plan is None:
+        plan = migrations.MigrationPlan(Path("."), (), ())
     if missing and database not in plan.databases():
         raise TraceStoreError(f"the checkout's migrations create objects in {', '.join(plan.databases())}, "
                               f"not in {database}", hint=f"repair database {', '.join(plan.databases())}")
@@ -178,8 +186,8 @@ def plan_store_repair(store: Any, agentops_src: str | Path, *, start: dt.datetim
     if rows or seeded or stale or (dictionary in found.present and found.dictionary_status != "LOADED"):
         statements.append(PlannedStatement("reload", f"load {dictionary} with the price rows",
                                            f"SYSTEM RELOAD DICTIONARY {dictionary}"))
-    return StoreRepairPlan(Path(agentops_src), database, statements, rows, matches, no_price, existing_keys,
-                           book.source.name, book.source.version, skipped)
+    return StoreRepairPlan(Path(agentops_src) if agentops_src else None, database, statements, rows, matches,
+                           no_price, existing_keys, book.source.name, book.source.version, skipped)
 
 
 def _plan_checks(plan: StoreRepairPlan, applied: bool) -> list[Check]:
@@ -209,7 +217,7 @@ def _plan_checks(plan: StoreRepairPlan, applied: bool) -> list[Check]:
     return checks
 
 
-def repair_store(store: Any, agentops_src: str | Path, *, apply: bool = False, start: dt.datetime | None = None,
+def repair_store(store: Any, agentops_src: str | Path | None, *, apply: bool = False, start: dt.datetime | None = None,
                  end: dt.datetime | None = None, days: float = 7.0, project_id: str | None = None,
                  user_prices: Mapping[str, Any] | None = None,
                  source: price_source.PriceSource | str | None = None,
@@ -242,17 +250,24 @@ def repair_store(store: Any, agentops_src: str | Path, *, apply: bool = False, s
                                      before=before)
         executed.append(stmt)
     after = readiness.inspect_store(store, **window)
-    remaining = [c for c in after.checks if c.status in (Status.FAIL, Status.ERROR)
-                 and not (c.id.startswith("store.price.") and c.evidence.get("model") in plan.no_price)]
-    verify = (Check.passed("store_repair.verify", "store readiness after the repair",
-                           f"every dashboard object present, dictionary {after.dictionary_status}, "
-                           f"{sum(m.priced for m in after.coverage)} of {len(after.coverage)} model string(s) priced")
-              if not remaining else
-              Check.failed("store_repair.verify", "store readiness after the repair",
-                           f"{len(remaining)} gap(s) remain: " + "; ".join(f"{c.id}: {c.summary}" for c in remaining),
-                           remedy="read each remaining readiness check",
-                           evidence={"remaining": [c.id for c in remaining]},
-                           severity=Severity.CRITICAL))
+    remaining = [c for c in after.checks if c.status in (Status.FAIL, Status.ERROR)]
+    unpriced = [m.model for m in after.unpriced if m.spans_without_cost]
+    priced = f"{sum(m.priced for m in after.coverage)} of {len(after.coverage)} model string(s) priced"
+    if remaining:
+        verify = Check.failed("store_repair.verify", "store readiness after the repair",
+                              f"{len(remaining)} gap(s) remain: "
+                              + "; ".join(f"{c.id}: {c.summary}" for c in remaining),
+                              remedy="read each remaining readiness check",
+                              evidence={"remaining": [c.id for c in remaining]}, severity=Severity.CRITICAL)
+    elif unpriced:
+        verify = Check.warned("store_repair.verify", "store readiness after the repair",
+                              f"every dashboard object present, dictionary {after.dictionary_status}, {priced}; "
+                              f"still shown at cost 0: {', '.join(unpriced)}",
+                              remedy="add them to your price table (user_prices); an existing row is never changed",
+                              evidence={"unpriced": unpriced})
+    else:
+        verify = Check.passed("store_repair.verify", "store readiness after the repair",
+                              f"every dashboard object present, dictionary {after.dictionary_status}, {priced}")
     checks = _plan_checks(plan, applied=True) + [verify]
     return StoreRepairResult(mode, not remaining, True, plan, plan.sql_text(), checks, executed, before, after)
 
