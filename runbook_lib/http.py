@@ -1,18 +1,23 @@
 """Shared HTTP plumbing: bounded clients, retries for reads, and failures explained.
 
-Every call made through :func:`request` finishes within ``timeout_s`` (connect, read, write and
-pool waits are each bounded, and retries share one deadline). Transport failures become a
-:class:`~runbook_lib.errors.ServiceError` naming the likely cause and the fix. Messages never
-contain request headers, URL credentials or known secret values.
+Every call made through :func:`request` has one **total deadline** of ``timeout_s`` for connect,
+TLS, headers and body together (retries share it): httpx bounds each socket read, so a server that
+drips one byte a second would otherwise never time out; here a watchdog shuts the request's socket
+at the deadline whatever phase it is in. Bodies are read up to ``max_body_bytes``. Either limit ends
+the call with a :class:`~runbook_lib.errors.ServiceError` saying which limit was hit and in which
+phase; other transport failures name the likely cause (a TLS handshake to a plain-HTTP port is a TLS
+failure, not a firewall). Messages never contain request headers, URL credentials or known secrets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,6 +28,7 @@ from .errors import ServiceError
 from .secrets import redact, redact_and_cut_known
 
 __all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
     "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",
     "container_host_note",
@@ -31,6 +37,7 @@ __all__ = [
     "make_client",
     "read_json",
     "request",
+    "shape_mismatch",
     "transport_error",
 ]
 
@@ -38,6 +45,9 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
 #: Answers worth retrying for a read: a gateway or a server that is (re)starting.
 RETRY_STATUSES = frozenset({502, 503, 504})
 _SNIPPET = 160
+#: Largest body :func:`request` reads (JSON answers of these services are far smaller).
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+_SKIPPED_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
 
 StatusExplainer = Callable[[httpx.Response], "tuple[str, str] | None"]
 
@@ -64,6 +74,7 @@ def make_client(
         verify=verify,
         trust_env=False,
         follow_redirects=False,
+        limits=httpx.Limits(max_keepalive_connections=0),  # a fresh socket per call: the watchdog can shut it
     )
 
 
@@ -79,6 +90,96 @@ def display_url(url: str | httpx.URL) -> str:
     return redact(f"{u.scheme}://{u.host}{port}{u.path}")
 
 
+class _Watchdog:
+    """Follows one request through httpcore's trace events and shuts its socket at the deadline."""
+
+    _PHASES = {
+        "connection.connect_tcp.started": "connect",
+        "connection.start_tls.started": "tls",
+        "http11.send_request_headers.started": "send",
+        "http11.receive_response_headers.started": "headers",
+        "http11.receive_response_body.started": "body",
+    }
+
+    def __init__(self, seconds: float) -> None:
+        self.phase = "connect"
+        self.tcp_connected = False
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def trace(self, name: str, info: Mapping[str, Any]) -> None:
+        self.phase = self._PHASES.get(name, self.phase)
+        if name == "connection.connect_tcp.complete":
+            self.tcp_connected = True
+            stream = info.get("return_value")
+            with self._lock:
+                self._sock = stream.get_extra_info("socket") if stream is not None else None
+                if self.fired:
+                    self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shutdown()
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+_DEADLINE_PHASES = {
+    "connect": "no TCP connection within {limit}",
+    "tls": "a TCP connection was made, but the TLS handshake failed to complete within {limit}",
+    "send": "the server accepted the connection but did not answer within {limit} (the request could not be sent)",
+    "headers": "the server accepted the connection but did not answer within {limit} (no complete response"
+               " headers)",
+    "body": "the server accepted the connection but did not answer within {limit} (the body was still arriving)",
+}
+
+
+def _deadline_error(service: str, url: str | httpx.URL, budget: float, phase: str) -> ServiceError:
+    what = _DEADLINE_PHASES[phase].format(limit=f"{budget:g} s")
+    hint = {
+        "tls": "the port likely speaks plain HTTP (use http://) or another protocol; check the URL scheme and port",
+        "connect": "the host is down or a firewall drops the traffic; check the address, port and firewall rules",
+    }.get(phase, f"{service} is hung, overloaded or sends very slowly (or the port belongs to a non-HTTP"
+                 " service); check its log, restart it, or raise timeout_s if it is merely slow")
+    return ServiceError(redact(f"{service} at {display_url(url)}: {what}; total deadline hit (connect, TLS,"
+                               " headers and body share one deadline)"), hint=redact(hint))
+
+
+def _read_bounded(response: httpx.Response, *, service: str, max_body_bytes: int) -> httpx.Response:
+    """Read the body up to ``max_body_bytes`` (decoded); return an equivalent, fully read response."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > max_body_bytes:
+            response.close()
+            raise ServiceError(
+                f"{service} at {display_url(response.request.url)}: body limit hit (more than"
+                f" {max_body_bytes:,} bytes in the answer to {response.request.method})",
+                hint="the URL likely points at something other than the service (a file server, a stream);"
+                     " check it",
+                status_code=response.status_code,
+            )
+        chunks.append(chunk)
+    response.close()
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _SKIPPED_HEADERS]
+    return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks),
+                          request=response.request, extensions=response.extensions)
+
+
 def request(
     client: httpx.Client,
     method: str,
@@ -88,13 +189,16 @@ def request(
     timeout_s: float | None = None,
     retries: int = 2,
     backoff_s: float = 0.2,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; GET/HEAD are retried on refused connections, dropped connections and
-    502/503/504, with exponential backoff, all within one deadline of ``timeout_s``.
+    502/503/504, with exponential backoff, all within one total deadline of ``timeout_s`` (connect,
+    TLS, headers and body included), reading at most ``max_body_bytes`` of body.
 
     Timeouts and DNS failures are never retried (another try would only take as long again).
-    Raises :class:`ServiceError` for transport failures; HTTP error statuses are returned.
+    Raises :class:`ServiceError` for transport failures and for either limit (the message says which);
+    HTTP error statuses are returned.
     """
     budget = timeout_s if timeout_s is not None else _client_timeout(client)
     deadline = time.monotonic() + budget
@@ -109,16 +213,22 @@ def request(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        try:
-            response = client.request(method, url, timeout=httpx.Timeout(min(budget, remaining)), **kwargs)
-        except httpx.HTTPError as exc:
-            last = transport_error(exc, full_url, service=service, timeout_s=budget)
-            if not _retryable(exc) or attempt == attempts - 1:
-                raise last from None
-        else:
-            if response.status_code not in RETRY_STATUSES or attempt == attempts - 1:
-                return response
-            last, final = None, response
+        with _Watchdog(remaining) as watchdog:
+            try:
+                sent = client.build_request(method, url, timeout=httpx.Timeout(min(budget, remaining)),
+                                            extensions={"trace": watchdog.trace}, **kwargs)
+                response = _read_bounded(client.send(sent, stream=True), service=service,
+                                         max_body_bytes=max_body_bytes)
+            except httpx.HTTPError as exc:
+                if watchdog.fired or (isinstance(exc, httpx.TimeoutException) and watchdog.phase in ("tls", "body")):
+                    raise _deadline_error(service, full_url, budget, watchdog.phase) from None
+                last = transport_error(exc, full_url, service=service, timeout_s=budget)
+                if not _retryable(exc) or attempt == attempts - 1:
+                    raise last from None
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt == attempts - 1:
+                    return response
+                last, final = None, response
         pause = min(backoff_s * (2**attempt), deadline - time.monotonic())
         if pause <= 0:
             break
@@ -283,10 +393,40 @@ def body_snippet(response: httpx.Response, limit: int = _SNIPPET) -> str:
     return redact_and_cut_known(text, limit)
 
 
-def read_json(response: httpx.Response, *, service: str) -> Any:
-    """Parse a JSON body; anything else is a ServiceError saying what answered instead."""
+Shape = Any  # a type, a tuple of types, {"key": Shape} (keys required), or [Shape] (a list of them)
+
+
+def shape_mismatch(value: Any, shape: Shape, where: str = "the answer") -> str | None:
+    """Where ``value`` differs from ``shape`` (first difference), or None when it fits."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{where} should be an object, got {type(value).__name__}"
+        for key, sub in shape.items():
+            if key not in value:
+                return f"{where} has no {key!r}"
+            if (problem := shape_mismatch(value[key], sub, f"{where}[{key!r}]")) is not None:
+                return problem
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{where} should be a list, got {type(value).__name__}"
+        for i, item in enumerate(value):
+            if (problem := shape_mismatch(item, shape[0], f"{where}[{i}]")) is not None:
+                return problem
+        return None
+    return None if isinstance(value, shape) else f"{where} should be {_type_names(shape)}, got {type(value).__name__}"
+
+
+def _type_names(shape: Shape) -> str:
+    types = shape if isinstance(shape, tuple) else (shape,)
+    return " or ".join(t.__name__ for t in types)
+
+
+def read_json(response: httpx.Response, *, service: str, shape: Shape | None = None) -> Any:
+    """Parse a JSON body; anything else, or JSON not of ``shape``, is a ServiceError saying what
+    answered instead (naming the endpoint)."""
     try:
-        return json.loads(response.content)
+        data = json.loads(response.content)
     except (ValueError, UnicodeDecodeError):
         ctype = response.headers.get("content-type", "no content-type")
         raise ServiceError(
@@ -298,6 +438,14 @@ def read_json(response: httpx.Response, *, service: str) -> Any:
             ),
             status_code=response.status_code,
         ) from None
+    if shape is not None and (problem := shape_mismatch(data, shape)) is not None:
+        raise ServiceError(
+            f"{service} at {display_url(response.request.url)} answered JSON of an unexpected shape: {problem}",
+            hint=f"the URL likely points at something other than {service}, or at a version this runbook does"
+                 " not know: check the base URL and the service version",
+            status_code=response.status_code,
+        )
+    return data
 
 
 def _is_ip(host: str) -> bool:

@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.plugins.http_servers",
     "tests.plugins.litellm",
     "tests.plugins.upstream",
+    "tests.plugins.attackers",
 ]
 
 _state = tempfile.mkdtemp(prefix="runbook-tests-")

@@ -45,13 +45,13 @@ def test_server_that_never_answers_gives_a_timeout_error(hanging_url):
 
 def test_timeouts_are_not_retried(hanging_url, monkeypatch):
     calls = []
-    real = httpx.Client.request
+    real = httpx.Client.send
 
     def counting(self, *a, **kw):
         calls.append(kw.get("timeout"))
         return real(self, *a, **kw)
 
-    monkeypatch.setattr(httpx.Client, "request", counting)
+    monkeypatch.setattr(httpx.Client, "send", counting)
     with make_client(hanging_url, timeout_s=0.3) as client, pytest.raises(ServiceError):
         request(client, "GET", "/x", service="svc", retries=3)
     assert len(calls) == 1

@@ -105,12 +105,12 @@ class LiteLLMClient:
             )
         return None
 
-    def _get(self, path: str, *, auth: bool, params: Mapping[str, str] | None = None) -> Any:
+    def _get(self, path: str, *, auth: bool, params: Mapping[str, str] | None = None, shape: Any = None) -> Any:
         response = request(
             self._client, "GET", path, service=SERVICE, headers=self._auth() if auth else None, params=params
         )
         raise_for_status(response, service=SERVICE, explain=self._explain)
-        return read_json(response, service=SERVICE)
+        return read_json(response, service=SERVICE, shape=shape)
 
     # -- health and inspection --------------------------------------------------------------------
 
@@ -120,29 +120,29 @@ class LiteLLMClient:
 
     def readiness(self) -> dict[str, Any]:
         """GET /health/readiness (no key): ``{"status": "healthy", "db": ...}``."""
-        return self._get("/health/readiness", auth=False)
+        return self._get("/health/readiness", auth=False, shape=dict)
 
     def readiness_details(self) -> dict[str, Any]:
         """GET /health/readiness/details (key): includes ``success_callbacks`` (logger class names)."""
-        return self._get("/health/readiness/details", auth=True)
+        return self._get("/health/readiness/details", auth=True, shape=dict)
 
     def callbacks_list(self) -> dict[str, list[str]]:
         """GET /callbacks/list (key): ``{"success": [...], "failure": [...], "success_and_failure": [...]}``."""
-        return self._get("/callbacks/list", auth=True)
+        return self._get("/callbacks/list", auth=True, shape=dict)
 
     def active_callbacks(self) -> dict[str, Any]:
         """GET /active/callbacks (key): ``str()`` of every callback object the proxy holds."""
-        return self._get("/active/callbacks", auth=True)
+        return self._get("/active/callbacks", auth=True, shape=dict)
 
     def service_health(self, service: str) -> dict[str, Any]:
         """GET /health/services?service=NAME (key). Fires a mock request; does not check delivery.
         A service that is not a registered callback raises ServiceError(status_code=400)."""
-        return self._get("/health/services", auth=True, params={"service": service})
+        return self._get("/health/services", auth=True, params={"service": service}, shape=dict)
 
     def models(self) -> list[str]:
         """GET /v1/models (key): the model names the proxy serves."""
-        data = self._get("/v1/models", auth=True)
-        return [m.get("id", "") for m in data.get("data", [])] if isinstance(data, dict) else []
+        data = self._get("/v1/models", auth=True, shape={"data": [{"id": str}]})
+        return [m["id"] for m in data["data"]]
 
     # -- completions ------------------------------------------------------------------------------
 
