@@ -47,7 +47,9 @@ def test_readiness_repair_and_reconciliation_in_order(env):
     assert set(coverage.frame["model"]) == {"gpt-4o-mini", "gpt-4o", "gpt-4o-mini-2024-07-18"}
     assert not coverage.frame["priced"].any()
 
-    refused = sections.store_repair_section(store, None)
+    unplanned = sections.store_repair_section(store, None)
+    assert unplanned.checks[0].status is Status.SKIP and "agentops_src" in unplanned.checks[0].remedy
+    refused = sections.store_repair_section(store, None, apply=True)
     assert refused.checks[0].status is Status.FAIL and "agentops_src" in refused.checks[0].remedy
 
     checkout = _checkout(env["tmp"] / "agentops")

@@ -226,6 +226,14 @@ def repair_store(store: Any, agentops_src: str | Path | None, *, apply: bool = F
     mode = "apply" if apply else "dry_run"
     window = {"start": start, "end": end, "days": days, "project_id": project_id, "database": database}
     before = readiness.inspect_store(store, **window)
+    lacking = before.missing + ([] if before.table_exists else [f"{database}.{TABLE}"])
+    if not agentops_src and lacking and not apply:
+        return StoreRepairResult(mode, True, False, None, "", [Check.skipped(
+            "store_repair.plan", "store repair",
+            f"not planned: the store lacks {len(lacking)} object(s) (see the readiness checks) and the repair "
+            "creates them only from your AgentOps checkout", remedy="pass agentops_src=<root of your AgentOps "
+                                                                     "checkout> to see the plan",
+            severity=Severity.MAJOR)], before=before)
     try:
         plan = plan_store_repair(store, agentops_src, user_prices=user_prices, source=source, found=before,
                                  **window)
