@@ -30,6 +30,7 @@ __all__ = [
     "ColumnKind",
     "checks_html",
     "checks_text",
+    "code_html",
     "column_kind",
     "format_value",
     "show_checks",
@@ -47,6 +48,8 @@ __all__ = [
 
 E = TypeVar("E", bound=BaseException)
 
+# Every style is inline and uses only properties (and values) JupyterLab's HTML sanitizer keeps for
+# untrusted outputs, so the colours survive a notebook reopened in JupyterLab.
 # Status colours, inline on every element that shows one.
 STATUS_COLOURS: dict[Status, str] = {
     Status.PASS: "#2e7d32",
@@ -61,7 +64,7 @@ _VERDICT_COLOURS = {"passed": "#2e7d32", "failed": "#c62828"}
 _TABLE = "border-collapse:collapse;margin:6px 0;font-size:0.9em"
 _CELL = "border:1px solid #ddd;padding:3px 8px;vertical-align:top"
 _TEXT_CELL = f"{_CELL};text-align:left;white-space:pre-wrap;word-break:normal"
-_NUM_CELL = f"{_CELL};text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"
+_NUM_CELL = f"{_CELL};text-align:right;white-space:nowrap"
 _HEAD_CELL = f"{_CELL};background:#f5f5f5;font-weight:600;white-space:nowrap"
 _SCROLL = "overflow-x:auto;max-width:100%"
 _PRE = ("font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:0.9em;background:#f6f8fa;"
@@ -367,15 +370,17 @@ def show_markdown(text: str) -> None:
     _emit({"text/markdown": body, "text/plain": body})
 
 
+def code_html(text: str, language: str = "", *, title: str | None = None) -> str:
+    """A monospace block as HTML (wrapped at word boundaries, never cut)."""
+    lang = f' class="language-{html.escape(language)}"' if language else ""
+    return (f'{_heading(title)}<pre style="{_PRE}"><code{lang} style="white-space:pre-wrap;word-break:normal;'
+            f'background:none;padding:0">{html.escape(text)}</code></pre>')
+
+
 def show_code(text: str, language: str = "", *, title: str | None = None) -> None:
     """A monospace block (a YAML snippet, SQL, a diff), shown whole."""
     body = redact(text.rstrip("\n"))
-    lang = f' class="language-{html.escape(language)}"' if language else ""
-    _emit({
-        "text/plain": (f"{title}\n" if title else "") + body,
-        "text/html": (f'{_heading(title)}<pre style="{_PRE}"><code{lang} style="white-space:inherit;'
-                      f'word-break:inherit;background:none;padding:0">{html.escape(body)}</code></pre>'),
-    })
+    _emit({"text/plain": (f"{title}\n" if title else "") + body, "text/html": code_html(body, language, title=title)})
 
 
 # ------------------------------------------------------------------------------------------------

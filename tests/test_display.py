@@ -205,3 +205,41 @@ def test_formats_must_name_known_kinds_and_existing_columns() -> None:
         table_text(frame, formats={"latency": "milliseconds"})
     with pytest.raises(ValueError, match="does not have"):
         table_text(frame, formats={"latncy": "ms"})
+
+
+# CSS properties JupyterLab's sanitizer keeps in untrusted outputs (packages/apputils/src/sanitizer.ts,
+# the ones this package may use), and the keyword values it accepts for the enumerated ones.
+JUPYTERLAB_KEEPS = {
+    "background", "background-color", "border", "border-collapse", "border-left", "border-radius", "color",
+    "font-family", "font-size", "font-weight", "margin", "max-width", "overflow-x", "overflow-wrap", "padding",
+    "text-align", "vertical-align", "white-space", "word-break",
+}
+JUPYTERLAB_KEYWORDS = {
+    "white-space": {"normal", "pre", "nowrap", "pre-wrap", "pre-line"},
+    "word-break": {"normal", "keep-all", "break-all"},
+    "overflow-wrap": {"normal", "break-word"},
+    "overflow-x": {"visible", "hidden", "scroll", "auto"},
+    "text-align": {"left", "right", "center", "justify"},
+    "font-weight": {"normal", "bold", "bolder", "lighter", *(str(w) for w in range(100, 1000, 100))},
+    "border-collapse": {"collapse", "separate"},
+}
+
+
+def test_every_inline_style_survives_jupyterlabs_sanitizer() -> None:
+    import re
+
+    from runbook_lib.display import checks_html, code_html, table_html, verdict_html
+
+    checks = [Check.passed("a", "A"), Check.failed("b", "B", "multi\nline", "fix"), Check.warned("c", "C", "w"),
+              Check.errored("d", "D", "e"), Check.skipped("e", "E", "s")]
+    frame = pd.DataFrame({"t": ["a", "b"], "n": [1.5, 2.0], "v_url": ["http://127.0.0.1/x", None]})
+    pages = [checks_html(checks), verdict_html(checks, "nb"), verdict_html([checks[0]]),
+             code_html("x = 1", "python", title="Code"), table_html(frame, max_rows=1)]
+    styles = [m for page in pages for m in re.findall(r'style="([^"]*)"', page)]
+    assert len(styles) > 20
+    for style in styles:
+        for declaration in filter(None, (d.strip() for d in style.split(";"))):
+            prop, _, value = (x.strip() for x in declaration.partition(":"))
+            assert prop in JUPYTERLAB_KEEPS, declaration
+            if prop in JUPYTERLAB_KEYWORDS:
+                assert value in JUPYTERLAB_KEYWORDS[prop], declaration
