@@ -31,7 +31,7 @@ from typing import Any
 import nbformat
 
 from .checks import CHECKS_MIME, Status
-from .errors import ParameterError
+from .errors import ParameterError, UsageError
 from .html_report import render_html
 from .interrupted import write_marker
 from .kernel_env import KERNEL_ARGUMENTS, isolated_jupyter_env
@@ -136,9 +136,13 @@ def plan_run(
 def _new_run_dir(out_dir: Path, started: datetime) -> tuple[str, Path]:
     run_id = uuid.uuid4().hex[:8]
     run_dir = out_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{run_id}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run_dir.mkdir(mode=0o700, exist_ok=False)
-    run_dir.chmod(0o700)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(mode=0o700, exist_ok=False)
+        run_dir.chmod(0o700)
+    except OSError as exc:
+        raise UsageError(f"cannot create the report folder under {out_dir} ({exc.strerror or type(exc).__name__})",
+                         hint="pass --out with a folder you can write to") from None
     return run_id, run_dir
 
 

@@ -193,3 +193,30 @@ def test_a_readable_sign_key_is_refused_before_anything_runs(attack_nb_dir, tmp_
     private.chmod(0o644)
     assert main(["run", "quick", "--out", str(tmp_path / "r"), "--sign-key", str(private)]) == 3
     assert "chmod 600" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_an_unwritable_out_is_a_usage_error(attack_nb_dir, tmp_path, capsys) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    assert main(["run", "quick", "--out", str(blocker / "reports")]) == 3
+    err = capsys.readouterr().err
+    assert "cannot create the report folder" in err and "Traceback" not in err
+
+
+def test_sigterm_leaves_no_kernel_behind(attack_nb_dir, tmp_path) -> None:
+    proc = _start_runner(tmp_path / "reports")
+    try:
+        _wait_until_planted(tmp_path / "reports", proc)
+        kernels = _children(proc.pid)
+        assert kernels, "the runner started no kernel"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(Path(f"/proc/{k}").exists() for k in kernels):
+            time.sleep(0.2)
+        alive = [k for k in kernels if Path(f"/proc/{k}").exists()
+                 and "Z" not in (Path(f"/proc/{k}/stat").read_text().rsplit(")", 1)[1].split()[0])]
+        assert not alive, f"kernel processes left running: {alive}"
+    finally:
+        if proc.poll() is None:
+            _kill_tree(proc, signal.SIGKILL)
