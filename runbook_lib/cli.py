@@ -188,12 +188,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_PARAMETER_FLAGS = ("-p", "--parameter")
+
+
+def _take_parameters(argv: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Lift ``-p NAME VALUE`` triples out of ``runbook run`` arguments before argparse sees them, so a
+    value that starts with a dash (``-p start -30d``) is a value, not an unknown option."""
+    if not argv or argv[0] != "run":
+        return argv, []
+    rest, taken, i = [], [], 0
+    while i < len(argv):
+        if argv[i] in _PARAMETER_FLAGS and i + 2 < len(argv) and not argv[i + 1].startswith("-"):
+            taken.append([argv[i + 1], argv[i + 2]])
+            i += 3
+            continue
+        if argv[i] == "--":
+            rest += argv[i:]
+            break
+        rest.append(argv[i])
+        i += 1
+    return rest, taken
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code. Errors print their message and fix, never a traceback."""
     from .secrets import redact
 
     try:
-        args = build_parser().parse_args(argv)
+        rest, parameters = _take_parameters(list(sys.argv[1:] if argv is None else argv))
+        args = build_parser().parse_args(rest)
+        if parameters:
+            args.parameters = parameters + list(getattr(args, "parameters", None) or [])
         return int(args.func(args))
     except RunbookError as exc:
         print(redact(f"error: {exc}"), file=sys.stderr)
