@@ -81,3 +81,26 @@ def test_a_wrong_shape_answer_is_a_failed_check_naming_the_endpoint(wrong_shape_
     by_id = {c.id: c for c in checks}
     assert by_id["litellm.models"].status in (Status.FAIL, Status.ERROR)
     assert "/v1/models" in by_id["litellm.models"].summary
+
+
+def _jwt_shaped() -> str:
+    import base64
+    import json
+
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'HS256'})}.{part({'exp': int(time.time()) + 3600})}.{secrets.token_hex(16)}"
+
+
+def test_agentops_client_answers_of_the_wrong_shape_are_service_errors(wrong_shape_server, monkeypatch) -> None:
+    from runbook_lib.clients.agentops import AgentOpsClient, TokenInfo
+
+    monkeypatch.setenv("RB_ATTACK_AO_KEY", "k-" + secrets.token_hex(12))
+    with AgentOpsClient(wrong_shape_server, "env:RB_ATTACK_AO_KEY", timeout_s=2) as client:
+        error, _ = _bounded(client.issue_token, 2)
+        assert isinstance(error, ServiceError) and "/v3/auth/token" in error.message, error
+        answer, _ = _bounded(lambda: client.validate_token(TokenInfo(_jwt_shaped())), 2)
+        assert isinstance(answer, (dict, ServiceError)), answer  # never an AttributeError
+        answer, _ = _bounded(lambda: client.public_trace(secrets.token_hex(16)), 2)
+        assert isinstance(answer, (dict, ServiceError)), answer

@@ -169,7 +169,7 @@ class AgentOpsClient:
         """GET /health: ``{"message": "Server Up"}``. Liveness only: it touches no database."""
         response = request(self._client, "GET", "/health", service=SERVICE)
         raise_for_status(response, service=SERVICE)
-        return read_json(response, service=SERVICE)
+        return read_json(response, service=SERVICE, shape=dict)
 
     def issue_token(self) -> TokenInfo:
         """POST /v3/auth/token with the API key; returns (and caches) the token's facts."""
@@ -207,8 +207,8 @@ class AgentOpsClient:
             headers={"Authorization": f"Bearer {info.bearer()}"},
         )
         raise_for_status(response, service=SERVICE, explain=_explain_validation)
-        data = read_json(response, service=SERVICE)
-        payload = data.get("payload") or {} if isinstance(data, dict) else {}
+        data = read_json(response, service=SERVICE, shape=dict)
+        payload = data.get("payload") if isinstance(data.get("payload"), dict) else {}
         if isinstance(payload.get("api_key"), str):
             remember_secret(payload["api_key"])
         return {
@@ -225,7 +225,7 @@ class AgentOpsClient:
             headers={"Authorization": f"Bearer {info.bearer()}"},
         )
         raise_for_status(response, service=SERVICE, explain=_explain_public)
-        return read_json(response, service=SERVICE)
+        return read_json(response, service=SERVICE, shape=dict)
 
 
 def _explain_auth(response: httpx.Response) -> tuple[str, str] | None:
