@@ -205,3 +205,14 @@ def test_bare_store_breaks_the_dashboard_on_both(api_pair: Callable[..., ApiPair
                    for base, cookie in zip((pair.standin, pair.upstream), cookies, strict=True)]
         assert answers[1].status == 500, (path, answers[1])
         assert differences(answers[0], answers[1]) == [], path
+
+
+@pytest.mark.parametrize("level", ["early", "invites_fixed", "field_guide"])
+def test_opsboard_projects_on_a_drifted_schema(api_pair: Callable[..., ApiPair], level: str) -> None:
+    """Upstream's project list loads only the membership's role: on the field guide's hand fix (no
+    ``user_orgs.is_paid``) it answers 200 where the auth lookup fails, and the stand-in must too."""
+    pair = api_pair(level)
+    token = supabase_access_token(pair.jwt_secret, pair.seed.user_id, pair.seed.user_email)
+    answers = [Answer.of(httpx.get(base + "/opsboard/projects", headers={"Cookie": session_cookie(base, token)[1]},
+                                   timeout=60)) for base in (pair.standin, pair.upstream)]
+    assert differences(answers[0], answers[1]) == []

@@ -32,11 +32,13 @@ _JOINED = AUTH_QUERY.rstrip()[: -len(_WHERE_BY_KEY)]
 BY_KEY_SQL = _JOINED + "WHERE projects.api_key = %(api_key_1)s::UUID"
 #: ``ProjectModel.get_by_id``: the same joins and columns, filtered by project id.
 BY_ID_SQL = _JOINED + "WHERE projects.id = %(id_1)s::UUID"
-#: ``ProjectModel.get_all_for_user_optimized``: the user's projects, demo org excluded, no ORDER BY.
+#: ``ProjectModel.get_all_for_user_optimized``: the user's projects, demo org excluded, no ORDER BY. Of the
+#: membership upstream loads only the role (``load_only``), so a missing ``user_orgs.is_paid`` (the field
+#: guide's hand fix) does not break this route, while it breaks the auth lookup.
 FOR_USER_SQL = """SELECT projects.id AS projects_id, projects.name AS projects_name,
        projects.api_key AS projects_api_key, orgs.id AS orgs_id, orgs.name AS orgs_name,
        orgs.prem_status AS orgs_prem_status, orgs.subscription_id AS orgs_subscription_id,
-       user_orgs.role AS user_orgs_role, user_orgs.is_paid AS user_orgs_is_paid
+       user_orgs.role AS user_orgs_role
 FROM public.projects
 JOIN public.orgs ON projects.org_id = orgs.id
 JOIN public.user_orgs ON user_orgs.org_id = orgs.id
