@@ -115,6 +115,8 @@ def verify_tree(run_dir: Path) -> list[str]:
         elif not stat.S_ISREG(st.st_mode):
             problems.append(f"{rel}: not a regular file")
         else:
+            if rel == UNSEALED_MARKER:
+                problems.append(f"{rel}: the unsealed marker is still present")
             if mode != SEALED_FILE_MODE:
                 problems.append(f"{rel}: mode {mode:o}, sealed as {SEALED_FILE_MODE:o}")
             if rel not in _NOT_LISTED:

@@ -135,6 +135,11 @@ def test_verify_checks_the_whole_tree(attack_nb_dir, tmp_path) -> None:
     (run_dir / "added").mkdir()
     assert any(p.startswith("added: folder added") for p in verify_run(run_dir))
     (run_dir / "added").rmdir()
+    marker = run_dir / UNSEALED_MARKER
+    marker.write_text("{}")
+    marker.chmod(SEALED_FILE_MODE)
+    assert any("unsealed marker" in p for p in verify_run(run_dir))
+    marker.unlink()
     html = run_dir / "quick.html"
     html.chmod(0o644)
     assert any("quick.html: mode 644" in p for p in verify_run(run_dir))
