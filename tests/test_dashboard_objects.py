@@ -8,7 +8,6 @@ second chDB session with the same price rows and compares objects and function r
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -64,11 +63,6 @@ def _rows(session, sql: str) -> list[list[str]]:
 def _lambda_params(create_query: str) -> tuple[str, ...]:
     head = create_query.split(" AS ", 1)[1].split("->", 1)[0]
     return tuple(p.strip() for p in head.strip().strip("()").split(","))
-
-
-def _split_sql(text: str) -> list[str]:
-    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-    return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
 
 
 def build_snapshot(path: Path, statements: Iterable[str], rows: Sequence[PriceRow]) -> Snapshot:
@@ -193,21 +187,11 @@ def test_statements_render_for_another_database() -> None:
 
 
 @pytest.fixture(scope="module")
-def agentops_src() -> Path:
-    src = os.environ.get("AGENTOPS_SRC")
-    if not src:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("AGENTOPS_SRC is not set: the upstream comparison must run in CI")
-        pytest.skip("not run: set AGENTOPS_SRC")
-    return Path(src)
-
-
-@pytest.fixture(scope="module")
 def theirs(agentops_src: Path, tmp_path_factory: pytest.TempPathFactory, seed_rows: list[PriceRow]) -> Snapshot:
-    folder = agentops_src / "app" / "clickhouse" / "migrations"
-    statements = [s for name in ("0001", "0002") for f in sorted(folder.glob(f"{name}_*.sql"))
-                  for s in _split_sql(f.read_text(encoding="utf-8"))]
-    assert statements, f"no migrations 0001/0002 under {folder}"
+    from runbook_lib.traces.clickhouse_migrations import read_plan
+
+    statements = [s.sql for s in read_plan(agentops_src) if s.file.startswith(("0001", "0002"))]
+    assert statements, f"no migrations 0001/0002 in {agentops_src}"
     return build_snapshot(tmp_path_factory.mktemp("theirs"), statements, seed_rows)
 
 
