@@ -54,9 +54,11 @@ def owner_alive(owner: UnsealedOwner) -> bool:
 
 
 def write_marker(run_dir: Path, *, run_id: str, started_at: str, notebooks: list[str],
-                 secret_references: list[str]) -> None:
-    """Mark ``run_dir`` as being written by this process (private file, no secret values)."""
-    data = {"pid": os.getpid(), "process_start": process_start(os.getpid()), "run_id": run_id,
+                 secret_references: list[str], pid: int | None = None) -> None:
+    """Mark ``run_dir`` as being written by process ``pid`` (default: this one); a private file, no
+    secret values."""
+    pid = os.getpid() if pid is None else pid
+    data = {"pid": pid, "process_start": process_start(pid), "run_id": run_id,
             "started_at": started_at, "notebooks": notebooks, "secret_references": sorted(set(secret_references))}
     path = run_dir / UNSEALED_MARKER
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

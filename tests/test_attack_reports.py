@@ -225,3 +225,25 @@ def test_sigterm_leaves_no_kernel_behind(attack_nb_dir, tmp_path) -> None:
     finally:
         if proc.poll() is None:
             _kill_tree(proc, signal.SIGKILL)
+
+
+def test_repair_without_the_secret_scans_for_shapes_and_says_so(tmp_path) -> None:
+    from runbook_lib.interrupted import write_marker
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run_dir = tmp_path / "reports" / f"20260101T000000Z-{secrets.token_hex(4)}"
+    run_dir.mkdir(parents=True)
+    write_marker(run_dir, run_id=run_dir.name[-8:], started_at="2026-01-01T00:00:00Z", notebooks=["gone"],
+                 secret_references=["env:RB_ATTACK_NEVER_SET"], pid=dead.pid)  # a runner that is gone
+    token = f"sk-{secrets.token_urlsafe(20)}"
+    dsn_pw = secrets.token_urlsafe(14)
+    (run_dir / "run.log").write_text(f"key {token}\nvia postgresql://app:{dsn_pw}@db:5432/x\n")
+    (run_dir / "run.log").chmod(0o644)
+    assert main(["report", "repair", str(tmp_path / "reports")]) == 0
+    record = load_run(run_dir)
+    assert record.verdict == "interrupted" and record.exit_code == 5
+    assert any("RB_ATTACK_NEVER_SET" in note and "token shapes" in note for note in record.notes)
+    text = (run_dir / "run.log").read_text()
+    assert token not in text and dsn_pw not in text
+    _assert_sealed_and_clean(run_dir, token)
