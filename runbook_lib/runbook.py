@@ -23,7 +23,8 @@ from typing import Any, ClassVar, TypeVar
 from . import display
 from .checks import Check, verdict_of
 
-__all__ = ["Code", "Figure", "Note", "Runbook", "Section", "SectionSpec", "Table", "section"]
+__all__ = ["Code", "Figure", "Note", "Runbook", "Section", "SectionSpec", "Table", "failed_precondition", "section",
+           "skipped_because"]
 
 R = TypeVar("R", bound="Runbook")
 
@@ -142,6 +143,27 @@ class Section:
                 block.show()
         if not placed and self.checks:
             display.show_checks(self.checks, self.title, record=record)
+
+
+def failed_precondition(checks: Sequence[Check], ids: Sequence[str]) -> Check | None:
+    """The first check among ``ids`` (in that order) that failed or errored, or None when all held.
+
+    Sections that build on another section's outcome ask this before running, so a broken
+    precondition turns what depends on it into ``skip`` rather than a misleading ``fail``."""
+    by_id = {c.id: c for c in checks}
+    for check_id in ids:
+        check = by_id.get(check_id)
+        if check is not None and not check.ok:
+            return check
+    return None
+
+
+def skipped_because(cause: Check, *checks: tuple[str, str]) -> Section:
+    """A section whose checks (``(id, title)`` pairs) are all ``skip`` because ``cause`` failed."""
+    reason = f"skipped because {cause.id} failed: {cause.summary}" if cause.summary else \
+        f"skipped because {cause.id} failed"
+    return Section([Check.skipped(i, t, reason, evidence={"blocked_by": cause.id}) for i, t in checks]).note(
+        f"_Skipped: this section depends on `{cause.id}`, which failed (see above)._")
 
 
 # ------------------------------------------------------------------------------------------------

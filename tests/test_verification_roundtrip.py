@@ -79,7 +79,12 @@ def test_a_wrong_model_fails_the_request_check_with_the_served_models(wired, tmp
     checks = by_id(result.checks)
     assert checks["proxy.model"].status is Status.FAIL
     assert "fake-gpt" in checks["proxy.model"].evidence["models"]
-    assert checks["roundtrip.requests"].status is Status.FAIL
+    # Only the model is diagnosed: what depends on it is skipped, naming it, never a misleading fail.
+    assert [c.id for c in result.checks if not c.ok] == ["proxy.model"]
+    for check_id in ("roundtrip.requests", "roundtrip.arrival", "diagnosis"):
+        assert checks[check_id].status is Status.SKIP
+        assert "because proxy.model failed" in checks[check_id].summary
+    assert checks["proxy.logger"].status is Status.PASS  # the wiring is fine and the report says so
 
 
 def test_the_callback_module_is_installed_next_to_the_config(wired):

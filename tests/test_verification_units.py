@@ -91,3 +91,20 @@ def test_delivered_but_not_stored_points_at_the_store():
     findings = diagnose(Preflight(logger_kind="selfhosted", handler_status=status), trip,
                         verification=verify_spans(trip, model="fake-gpt"))
     assert findings[0].id == "diagnosis.store_mismatch"
+
+
+def test_a_failed_precondition_skips_what_depends_on_it():
+    from runbook_lib.checks import Check
+    from runbook_lib.runbook import Section
+    from runbook_lib.verification import VerificationRunbook
+
+    rb = VerificationRunbook(store=object())
+    pre_checks = [Check.passed("proxy.reachable", "answers"), Check.passed("proxy.logger", "logger"),
+                  Check.passed("proxy.model", "model"),
+                  Check.failed("trace_store.reachable", "store", "connection refused")]
+    rb.pre = Preflight(checks=pre_checks, proxy_ok=True, logger_kind="selfhosted")
+    rb.results["preflight"] = Section(pre_checks)  # the preflight as it came out; no proxy is asked again
+    arrival = rb.run("arrival")
+    assert [(c.id, c.status) for c in arrival.checks] == [("roundtrip.arrival", Status.SKIP)]
+    assert arrival.checks[0].summary.startswith("skipped because trace_store.reachable failed")
+    assert [c.status for c in rb.run("diagnosis").checks] == [Status.SKIP]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..checks import Check
-from ..runbook import Runbook, Section, section
+from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
 from .arrival import latency_frame, plot_latency, verify_spans, wait_for_spans
 from .diagnosis import diagnose
 from .preflight import preflight
@@ -19,6 +19,18 @@ from .results import Preflight, RoundTrip, SentRequest
 __all__ = ["VerificationRunbook"]
 
 _NO_PROXY = "_Skipped: the proxy did not answer (see the preflight)._"
+#: What each later section needs from the preflight: a failed one skips the section, naming it.
+_PRECONDITIONS = {
+    "requests": ("proxy.reachable", "proxy.model"),
+    "arrival": ("proxy.reachable", "proxy.model", "trace_store.reachable"),
+    "diagnosis": ("proxy.reachable", "proxy.model", "trace_store.reachable"),
+}
+#: The checks a skipped section stands for (id, title).
+_SKIPPED_CHECKS = {
+    "requests": (("roundtrip.requests", "Requests went through the proxy as expected"),),
+    "arrival": (("roundtrip.arrival", "Every request's span reached the trace store"),),
+    "diagnosis": (("diagnosis", "Diagnosis"),),
+}
 
 
 def _redacted(checks: list[Check]) -> list[Check]:
@@ -65,6 +77,11 @@ class VerificationRunbook(Runbook):
     def proxy_ok(self) -> bool:
         return self.pre is not None and self.pre.proxy_ok
 
+    def _blocked(self, name: str) -> Section | None:
+        """The skipped section when a precondition of section ``name`` failed in the preflight."""
+        cause = failed_precondition(self.pre.checks if self.pre else [], _PRECONDITIONS[name])
+        return skipped_because(cause, *_SKIPPED_CHECKS[name]) if cause is not None else None
+
     @section("Preflight")
     def preflight(self) -> Section:
         """The proxy answers and has a logger built; the AgentOps token works; the trace store answers."""
@@ -77,6 +94,8 @@ class VerificationRunbook(Runbook):
     def requests(self) -> Section:
         """Plain, streaming and failing requests, each tagged with the run id."""
         self.result("preflight")
+        if (blocked := self._blocked("requests")) is not None:
+            return blocked
         if not self.proxy_ok:
             return Section().note(_NO_PROXY)
         self.run_id, sent = send_requests(self.litellm_url, self.litellm_master_key, self.model,
@@ -87,6 +106,9 @@ class VerificationRunbook(Runbook):
     @section("What arrived")
     def arrival(self) -> Section:
         """Poll the store until every span arrived or the deadline passed; check what AgentOps reads."""
+        self.result("preflight")
+        if (blocked := self._blocked("arrival")) is not None:
+            return blocked
         self.result("requests")
         if not self.proxy_ok or self.run_id is None:
             return Section().note(_NO_PROXY)
@@ -99,6 +121,9 @@ class VerificationRunbook(Runbook):
     @section("Diagnosis")
     def diagnosis(self) -> Section:
         """When spans are missing or incomplete, the cause from evidence."""
+        self.result("preflight")
+        if (blocked := self._blocked("diagnosis")) is not None:
+            return blocked
         self.result("arrival")
         if self.trip is None:
             return Section().note(_NO_PROXY)
