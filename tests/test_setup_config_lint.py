@@ -185,13 +185,34 @@ def test_env_refs_report_unset_names_without_values(tmp_path):
             "general_settings:\n  master_key: os.environ/RB_MASTER_UNSET\n")
     env = {"RB_KEY_SET": "secret-value-that-must-not-show"}
     check = by_id(lint_config(write(tmp_path, text), env=env))["config.env_refs"]
-    assert check.status.value == "fail"
+    # Without a proxy to ask, what this environment lacks could not be verified: a warning, not a failure.
+    assert check.status.value == "warn"
     assert check.evidence["unset"] == ["RB_BASE_UNSET", "RB_MASTER_UNSET"]
     assert check.evidence["used_at"]["RB_BASE_UNSET"] == ["model_list[0].litellm_params.api_base"]
-    assert "None" in check.summary
+    assert "could not verify RB_BASE_UNSET, RB_MASTER_UNSET" in check.summary and "None" in check.summary
     assert "secret-value-that-must-not-show" not in all_text([check])
     env.update(RB_BASE_UNSET="x", RB_MASTER_UNSET="y")
     assert by_id(lint_config(write(tmp_path, text), env=env))["config.env_refs"].status.value == "pass"
+
+
+def test_env_refs_are_judged_by_what_the_running_proxy_shows(tmp_path):
+    from runbook_lib.setup.config_lint import lint_loaded, load_config
+    from runbook_lib.setup.proxy_env import ProxyView
+
+    text = ("model_list:\n  - model_name: m\n    litellm_params:\n      api_base: os.environ/RB_BASE\n"
+            "general_settings:\n  master_key: os.environ/RB_MASTER\n")
+    loaded = load_config(write(tmp_path, text))
+    seen = ProxyView("http://127.0.0.1:4000", reachable=True,
+                     resolved={"general_settings.master_key": True, "model_list[0].litellm_params.api_base": True})
+    check = by_id(lint_loaded(loaded, env={}, proxy=seen))["config.env_refs"]
+    assert check.status.value == "pass"  # unset here, resolved in the proxy: no false red
+    assert check.evidence["resolved_in_proxy"] == ["RB_BASE", "RB_MASTER"]
+    seen.resolved["model_list[0].litellm_params.api_base"] = False
+    check = by_id(lint_loaded(loaded, env={"RB_BASE": "x"}, proxy=seen))["config.env_refs"]
+    assert check.status.value == "fail" and check.evidence["unset_in_proxy"] == ["RB_BASE"]
+    unreachable = ProxyView("http://127.0.0.1:9", problem="connection refused")
+    check = by_id(lint_loaded(loaded, env={}, proxy=unreachable))["config.env_refs"]
+    assert check.status.value == "warn" and "connection refused" in check.summary
 
 
 def test_env_refs_skip_without_references(tmp_path):

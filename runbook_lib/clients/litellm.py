@@ -144,6 +144,11 @@ class LiteLLMClient:
         data = self._get("/v1/models", auth=True, shape={"data": [{"id": str}]})
         return [m["id"] for m in data["data"]]
 
+    def model_info(self) -> list[dict[str, Any]]:
+        """GET /v1/model/info (key): each deployment with its ``litellm_params`` (credentials removed)."""
+        data = self._get("/v1/model/info", auth=True, shape=dict)
+        return [entry for entry in data.get("data") or [] if isinstance(entry, dict)]
+
     # -- completions ------------------------------------------------------------------------------
 
     @staticmethod

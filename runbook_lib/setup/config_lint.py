@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -25,6 +25,9 @@ from ..checks import Check, Severity
 from ..errors import ConfigError
 from ..secrets import redact, remember_secret
 from ..wiring import CALLBACK_REFERENCE, render_wiring_snippet
+
+if TYPE_CHECKING:
+    from .proxy_env import ProxyView
 
 __all__ = [
     "CALLBACK_KEYS",
@@ -264,14 +267,16 @@ def lint_loaded(
     *,
     api_url: str | None = None,
     otlp_endpoint: str | None = None,
+    proxy: ProxyView | None = None,
 ) -> list[Check]:
-    """Lint an already loaded config; ``None`` (no path given) gives one skipped ``config.parse``."""
+    """Lint an already loaded config; ``None`` (no path given) gives one skipped ``config.parse``.
+    ``proxy`` is what the running proxy showed about the ``os.environ/`` references (:mod:`.proxy_env`)."""
     if loaded is None:
         return [Check.skipped("config.parse", "config.yaml parses", "litellm_config_path is empty")]
     if not loaded.ok:
         return [loaded.check]
     return [loaded.check, *lint_document(loaded.doc, env, path=loaded.path, duplicates=loaded.duplicates,
-                                         api_url=api_url, otlp_endpoint=otlp_endpoint)]
+                                         api_url=api_url, otlp_endpoint=otlp_endpoint, proxy=proxy)]
 
 
 def lint_document(
@@ -282,6 +287,7 @@ def lint_document(
     duplicates: list[tuple[str, int]] | None = None,
     api_url: str | None = None,
     otlp_endpoint: str | None = None,
+    proxy: ProxyView | None = None,
 ) -> list[Check]:
     """Every config check on a parsed document. ``env`` is the environment the proxy will see
     (default: this process's environment)."""
@@ -296,7 +302,7 @@ def lint_document(
         _check_builtin_agentops(doc, snippet),
         _check_callback_kind(doc),
         _check_handler_module(doc, path),
-        _check_env_refs(doc, env),
+        _check_env_refs(doc, env, proxy),
         _check_env_refs_in_lists(doc),
         _check_otel_packages(doc),
         _check_model_list(doc),
@@ -427,23 +433,54 @@ def _check_handler_module(doc: Mapping[str, Any], path: Path | None) -> Check:
         severity=Severity.CRITICAL, evidence={"module": str(module)})
 
 
-def _check_env_refs(doc: Mapping[str, Any], env: Mapping[str, str]) -> Check:
+def _check_env_refs(doc: Mapping[str, Any], env: Mapping[str, str], proxy: ProxyView | None = None) -> Check:
+    """Judge each reference by the running proxy when it shows it, else by this environment.
+
+    A reference the proxy shows unresolved fails; one it cannot show and this environment lacks is a
+    warning naming what could not be verified (the proxy's environment may differ from this one)."""
     cid, title = "config.env_refs", "Every os.environ/ reference resolves"
     refs = env_references(doc)
     if not refs:
         return Check.skipped(cid, title, "the config has no os.environ/ references")
     names = sorted({name for _, name, _ in refs})
-    unset = [n for n in names if not env.get(n)]
-    where = {n: sorted({p for p, name, _ in refs if name == n}) for n in unset}
-    evidence = {"checked": names, "unset": unset, "used_at": where}
-    if not unset:
-        return Check.passed(cid, title, f"{len(names)} variable(s) set: {', '.join(names)}", evidence=evidence)
-    return Check.failed(
-        cid, title, f"unset in this environment: {', '.join(unset)}. The proxy silently replaces an unset"
-        " os.environ/ reference with None (no warning)",
-        remedy="set them in the proxy's environment (docker compose `environment:`/env_file) and restart it;"
-        " if the proxy runs elsewhere, check there: this check sees the environment of this notebook",
-        severity=Severity.MAJOR, evidence=evidence)
+    used_at = {n: sorted({p for p, name, _ in refs if name == n}) for n in names}
+    seen = proxy.resolved if proxy is not None and proxy.reachable else {}
+    unset_in_proxy = [n for n in names if any(seen.get(p) is False for p in used_at[n])]
+    in_proxy = [n for n in names if n not in unset_in_proxy and all(seen.get(p) for p in used_at[n])]
+    rest = [n for n in names if n not in unset_in_proxy and n not in in_proxy]
+    set_here = [n for n in rest if env.get(n)]
+    unverified = [n for n in rest if not env.get(n)]
+    evidence = {"checked": names, "resolved_in_proxy": in_proxy, "unset_in_proxy": unset_in_proxy,
+                "set_here": set_here, "unverified": unverified, "unset": unset_in_proxy + unverified,
+                "used_at": {n: used_at[n] for n in unset_in_proxy + unverified},
+                "proxy": None if proxy is None else {"url": proxy.url, "reachable": proxy.reachable,
+                                                     "problem": proxy.problem, "how": proxy.how}}
+    parts = []
+    if in_proxy:
+        parts.append(f"resolved in the running proxy: {', '.join(in_proxy)}")
+    if set_here:
+        parts.append(f"set in this environment: {', '.join(set_here)}")
+    if unset_in_proxy:
+        return Check.failed(
+            cid, title, f"the running proxy at {proxy.url} has no value for {', '.join(unset_in_proxy)}: it silently"
+            " replaces an unset os.environ/ reference with None (no warning)"
+            + (f"; {'; '.join(parts)}" if parts else ""),
+            remedy="set them in the proxy's environment (docker compose `environment:`/env_file) and restart it",
+            severity=Severity.MAJOR, evidence=evidence)
+    if unverified:
+        if proxy is None:
+            why = "no litellm_url given, so the running proxy could not be asked"
+        elif not proxy.reachable:
+            why = f"the proxy at {proxy.url} could not be asked ({proxy.problem})"
+        else:
+            why = f"the proxy at {proxy.url} does not show these values"
+        return Check.warned(
+            cid, title, f"could not verify {', '.join(unverified)}: unset in this notebook's environment and {why}."
+            " If the proxy lacks them too it silently uses None" + (f"; {'; '.join(parts)}" if parts else ""),
+            remedy="make sure they are set in the proxy's environment (docker compose `environment:`/env_file);"
+            " pass litellm_url and litellm_master_key to let the runbook ask the running proxy",
+            severity=Severity.MINOR, evidence=evidence)
+    return Check.passed(cid, title, f"{len(names)} variable(s): {'; '.join(parts)}", evidence=evidence)
 
 
 def _check_env_refs_in_lists(doc: Mapping[str, Any]) -> Check:

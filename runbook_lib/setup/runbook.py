@@ -7,8 +7,9 @@ from pathlib import Path
 from ..runbook import Runbook, Section, section
 from ..wiring import render_wiring_snippet
 from .apply import Correction, correct_config
-from .config_lint import LoadedConfig, lint_loaded, load_config
+from .config_lint import LoadedConfig, env_references, lint_loaded, load_config
 from .preflight import check_agentops, check_collector, check_dashboard, check_litellm, network_notes
+from .proxy_env import proxy_view
 
 __all__ = ["SetupRunbook"]
 
@@ -44,7 +45,13 @@ class SetupRunbook(Runbook):
     def lint(self) -> Section:
         """Lint the config: callback placement, no-effect keys, unset references, the built-in callback."""
         self.loaded = load_config(self.litellm_config_path) if self.litellm_config_path else None
-        checks = lint_loaded(self.loaded, api_url=self.agentops_api_url, otlp_endpoint=self.otlp_endpoint)
+        proxy = None
+        if self.loaded is not None and self.loaded.ok:
+            paths = [p for p, _, _ in env_references(self.loaded.doc)]
+            proxy = proxy_view(self.litellm_url, self.litellm_master_key, self.loaded.doc, paths,
+                               timeout_s=self.timeout_s) if paths else None
+        checks = lint_loaded(self.loaded, api_url=self.agentops_api_url, otlp_endpoint=self.otlp_endpoint,
+                             proxy=proxy)
         return Section(list(checks))
 
     @section("LiteLLM proxy")
