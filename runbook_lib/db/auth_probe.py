@@ -21,6 +21,7 @@ from ..checks import Check, Severity
 from ..errors import RunbookError
 from ..secrets import SecretRef, redact
 from .auth_query import AUTH_QUERY
+from .limits import SessionLimits, is_timeout, timeout_error
 
 __all__ = ["AuthProbeResult", "probe_auth_query", "PREM_STATUSES"]
 
@@ -47,6 +48,7 @@ def probe_auth_query(
     apply: bool = False,
     statement_timeout_ms: int = 15000,
     connect_timeout: int = 10,
+    lock_timeout_ms: int = 5000,
 ) -> AuthProbeResult:
     """Run the API's auth query for ``api_key``; optionally change the org's plan (``apply=True``)."""
     from .connection import connect
@@ -64,18 +66,20 @@ def probe_auth_query(
             "copy the project's API key (a UUID) from the AgentOps dashboard into that secret",
             severity=Severity.CRITICAL)])
     try:
-        conn = connect(database_url, autocommit=False, connect_timeout=connect_timeout)
+        limits = SessionLimits(lock_timeout_ms, statement_timeout_ms)
+        conn = connect(database_url, autocommit=False, connect_timeout=connect_timeout, limits=limits)
     except RunbookError as exc:
         return AuthProbeResult(False, [Check.from_error("auth.query", title, exc, severity=Severity.CRITICAL)])
     try:
-        return _probe(conn, key, set_prem_status, apply, statement_timeout_ms, title)
+        return _probe(conn, key, set_prem_status, apply, limits, title)
     finally:
         with contextlib.suppress(Exception):
             conn.close()
 
 
-def _probe(conn: Any, key: str, set_prem_status: str | None, apply: bool, statement_timeout_ms: int,
+def _probe(conn: Any, key: str, set_prem_status: str | None, apply: bool, limits: SessionLimits,
            title: str) -> AuthProbeResult:
+    statement_timeout_ms = limits.statement_timeout_ms
     try:
         with conn.transaction(force_rollback=True):
             conn.execute("SET TRANSACTION READ ONLY")
@@ -99,6 +103,10 @@ def _probe(conn: Any, key: str, set_prem_status: str | None, apply: bool, statem
             "point database_url at the AgentOps Supabase database", severity=Severity.CRITICAL,
             evidence={"error": "UndefinedTable"})])
     except psycopg.Error as exc:
+        if is_timeout(exc):
+            return AuthProbeResult(False, [Check.from_error(
+                "auth.query", title, timeout_error(exc, limits, "the auth query", conn),
+                severity=Severity.CRITICAL, evidence={"error": type(exc).__name__})])
         return AuthProbeResult(False, [Check.failed(
             "auth.query", title,
             f"the auth query failed: {redact(exc.diag.message_primary or type(exc).__name__)}",

@@ -19,6 +19,7 @@ from psycopg import conninfo as _conninfo
 from ..checks import Check, Severity
 from ..errors import DatabaseError, RunbookError
 from ..secrets import SecretRef, redact
+from .limits import SessionLimits, apply_session_limits, is_timeout, timeout_error
 
 __all__ = [
     "APPLICATION_NAME",
@@ -114,8 +115,10 @@ def connect(
     connect_timeout: int = 10,
     autocommit: bool = True,
     application_name: str = APPLICATION_NAME,
+    limits: SessionLimits | None = None,
 ) -> psycopg.Connection[Any]:
-    """Open a connection from a DSN reference (``env:NAME`` / ``file:PATH``).
+    """Open a connection from a DSN reference (``env:NAME`` / ``file:PATH``) under ``limits``
+    (default :class:`SessionLimits`: every later statement has a lock and a statement timeout).
 
     Raises :class:`DatabaseError` (cause + fix, no password) when the server cannot be reached
     or refuses the login.
@@ -125,12 +128,22 @@ def connect(
     if not target:
         raise DatabaseError(f"the DSN behind {database_url} is not a valid PostgreSQL connection string",
                             hint="use postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
+    limits = limits or SessionLimits()
     try:
         conn = psycopg.connect(dsn, connect_timeout=connect_timeout, autocommit=autocommit,
-                               application_name=application_name)
+                               application_name=application_name, **limits.libpq_keepalives())
     except psycopg.Error as exc:
         message, fix = describe_error(exc, target)
         raise DatabaseError(redact(message), hint=redact(fix)) from None
+    try:
+        apply_session_limits(conn, limits)
+    except psycopg.Error as exc:
+        with contextlib.suppress(Exception):
+            conn.close()
+        raise DatabaseError(redact(f"setting the session's timeouts on {target['host']}:{target['port']} failed: "
+                                   f"{getattr(exc.diag, 'message_primary', None) or type(exc).__name__}"),
+                            hint="connect directly or through a session-mode pooler (transaction-mode poolers "
+                                 "drop session settings)") from None
     return conn
 
 
@@ -153,11 +166,19 @@ def server_info(conn: psycopg.Connection[Any]) -> ServerInfo:
     )
 
 
-def connection_check(database_url: str | SecretRef, *, connect_timeout: int = 10) -> tuple[ServerInfo | None, Check]:
+def connection_check(database_url: str | SecretRef, *, connect_timeout: int = 10,
+                     limits: SessionLimits | None = None) -> tuple[ServerInfo | None, Check]:
     """Connect, read the server info, disconnect; the result as a check (never raises for failures)."""
+    limits = limits or SessionLimits()
     try:
-        with contextlib.closing(connect(database_url, connect_timeout=connect_timeout)) as conn:
-            info = server_info(conn)
+        with contextlib.closing(connect(database_url, connect_timeout=connect_timeout, limits=limits)) as conn:
+            try:
+                info = server_info(conn)
+            except psycopg.Error as exc:
+                if not is_timeout(exc):
+                    raise DatabaseError(redact(f"reading the server info failed: {type(exc).__name__}"),
+                                        hint="check the role's privileges and the server's log") from None
+                raise timeout_error(exc, limits, "reading the server info", conn) from None
     except RunbookError as exc:
         return None, Check.from_error("db.connection", "Connect to the AgentOps database", exc,
                                       severity=Severity.CRITICAL, evidence={"reference": str(database_url)})

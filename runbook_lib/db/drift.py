@@ -20,11 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from ..checks import Check, Severity, Status
-from ..secrets import SecretRef
+from ..errors import DatabaseError
+from ..secrets import SecretRef, redact
 from .auth_query import AUTH_QUERY_COLUMNS
 from .catalog import CatalogSnapshot, Table, snapshot
 from .expected import FK_ACTIONS, ExpectedObject, ExpectedSchema, load_expected_schema
+from .limits import SessionLimits, is_timeout, timeout_error
 from .sqltext import normalise_statement, split_statements
 
 __all__ = [
@@ -668,15 +672,27 @@ def analyse(conn: Any, *, migrations_dir: str | Path | None = None,
 
 
 def drift_report(database_url: str | SecretRef, *, migrations_dir: str | Path | None = None,
-                 connect_timeout: int = 10) -> DriftReport:
-    """Connect (DSN reference), build the drift report in a read-only transaction, disconnect."""
+                 connect_timeout: int = 10, limits: SessionLimits | None = None) -> DriftReport:
+    """Connect (DSN reference), build the drift report in a read-only transaction, disconnect.
+
+    Every statement runs under ``limits``; a lock or statement timeout raises
+    :class:`~runbook_lib.errors.DatabaseError` naming the session that holds the lock."""
     from .connection import connect
 
-    conn = connect(database_url, connect_timeout=connect_timeout)
+    limits = limits or SessionLimits()
+    conn = connect(database_url, connect_timeout=connect_timeout, limits=limits)
     try:
-        with conn.transaction():
-            conn.execute("SET TRANSACTION READ ONLY")
-            return analyse(conn, migrations_dir=migrations_dir)
+        try:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION READ ONLY")
+                return analyse(conn, migrations_dir=migrations_dir)
+        except psycopg.Error as exc:
+            if is_timeout(exc):
+                raise timeout_error(exc, limits, "reading the catalog", conn) from None
+            raise DatabaseError(redact(f"reading the catalog failed: "
+                                       f"{getattr(exc.diag, 'message_primary', None) or type(exc).__name__}"),
+                                hint="check the role's privileges (it must see pg_catalog and the AgentOps "
+                                     "schemas) and the server's log") from None
     finally:
         with contextlib.suppress(Exception):
             conn.close()

@@ -37,10 +37,11 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from ..checks import Check, Severity
-from ..errors import RunbookError
+from ..errors import DatabaseError, RunbookError
 from ..secrets import SecretRef, redact
 from .drift import COVERED, DIFFERS, MISSING, OBSOLETE, PRESENT, DriftReport, Finding, analyse, read_migrations_dir
 from .expected import ExpectedSchema, TableSpec, short_table
+from .limits import SessionLimits, is_timeout, timeout_error
 
 __all__ = [
     "ADVISORY_LOCK_KEY",
@@ -865,15 +866,25 @@ def run_repair(
 
     mode = "apply" if apply else "dry_run"
     try:
-        conn = connect(database_url, autocommit=False, connect_timeout=connect_timeout)
+        limits = SessionLimits(lock_timeout_ms, statement_timeout_ms)
+        conn = connect(database_url, autocommit=False, connect_timeout=connect_timeout, limits=limits)
     except RunbookError as exc:
         return RepairResult(mode, False, False, None, "", [Check.from_error(
             "repair.connection", "Connect for the repair", exc, severity=Severity.CRITICAL, evidence={"version": ""})])
     try:
-        return (_apply if apply else _dry_run)(conn, allow_destructive=allow_destructive,
-                                                lock_timeout_ms=lock_timeout_ms,
-                                                statement_timeout_ms=statement_timeout_ms,
-                                                migrations_dir=migrations_dir)
+        if not apply:
+            try:
+                return _dry_run(conn, allow_destructive=allow_destructive, lock_timeout_ms=lock_timeout_ms,
+                                statement_timeout_ms=statement_timeout_ms, migrations_dir=migrations_dir)
+            except psycopg.Error as exc:
+                error = (timeout_error(exc, limits, "the dry run", conn) if is_timeout(exc) else DatabaseError(
+                    redact(f"the dry run failed: {getattr(exc.diag, 'message_primary', None) or type(exc).__name__}"),
+                    hint="read the error; fix the cause and run again"))
+                return RepairResult(mode, False, False, None, "", [Check.from_error(
+                    "repair.plan", "Repair plan", error, severity=Severity.CRITICAL,
+                    evidence={"version": "", "error": type(exc).__name__})])
+        return _apply(conn, allow_destructive=allow_destructive, lock_timeout_ms=lock_timeout_ms,
+                      statement_timeout_ms=statement_timeout_ms, migrations_dir=migrations_dir)
     finally:
         with contextlib.suppress(Exception):
             conn.close()

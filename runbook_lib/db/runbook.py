@@ -12,15 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..checks import Check, Severity
+from ..errors import RunbookError
 from ..runbook import Runbook, Section, section
 from .auth_probe import AuthProbeResult, probe_auth_query
 from .connection import ServerInfo, connection_check
 from .drift import DriftReport, drift_report
+from .limits import SessionLimits
 from .repair import RepairResult, run_repair
 
 __all__ = ["MigrationRunbook"]
 
 _NO_CONNECTION = "_Skipped: no connection (see section 1)._"
+_NO_CATALOG = "_Skipped: the live catalog could not be read (see section 2)._"
 
 
 class MigrationRunbook(Runbook):
@@ -54,6 +57,17 @@ class MigrationRunbook(Runbook):
     def connected(self) -> bool:
         return self.server is not None
 
+    @property
+    def limits(self) -> SessionLimits:
+        """The bounds every statement of this run runs under (from the two timeout parameters)."""
+        return SessionLimits(self.lock_timeout_ms, self.statement_timeout_ms)
+
+    def _drift(self) -> tuple[DriftReport | None, Check | None]:
+        try:
+            return drift_report(self.database_url, migrations_dir=self.migrations_dir, limits=self.limits), None
+        except RunbookError as exc:
+            return None, Check.from_error("drift.read", "Read the live catalog", exc, severity=Severity.CRITICAL)
+
     def _repair(self, *, apply: bool) -> RepairResult:
         return run_repair(self.database_url, apply=apply, allow_destructive=self.allow_destructive,
                           lock_timeout_ms=self.lock_timeout_ms, statement_timeout_ms=self.statement_timeout_ms,
@@ -63,7 +77,7 @@ class MigrationRunbook(Runbook):
     @section("Connection")
     def connection(self) -> Section:
         """Connect; who we are, where, and the server version."""
-        self.server, check = connection_check(self.database_url)
+        self.server, check = connection_check(self.database_url, limits=self.limits)
         result = Section([check])
         if self.server is not None:
             facts = self.server.as_dict()
@@ -77,7 +91,10 @@ class MigrationRunbook(Runbook):
         """The live catalog against the expected schema, the ledger and (optionally) the checkout."""
         if not self.connected:
             return Section().note(_NO_CONNECTION)
-        self.drift_before = report = drift_report(self.database_url, migrations_dir=self.migrations_dir)
+        self.drift_before, failure = self._drift()
+        if failure is not None:
+            return Section([failure])
+        report = self.drift_before
         result = Section().note(f"**Inferred level.** {report.level_sentence}")
         frame = report.to_frame()
         problems = frame[frame["status"] != "pass"]
@@ -95,6 +112,8 @@ class MigrationRunbook(Runbook):
         """Dry-run planning (READ ONLY): the SQL and the preflight probes, whatever ``apply`` is."""
         if not self.connected:
             return Section().note(_NO_CONNECTION)
+        if self.drift_before is None:
+            return Section().note(_NO_CATALOG)
         planned = self._repair(apply=False)
         if not self.apply:
             self.repair = planned
@@ -119,6 +138,9 @@ class MigrationRunbook(Runbook):
         """Apply the plan under the advisory lock in one transaction, or say that this is a dry run."""
         if not self.connected:
             return Section().note(_NO_CONNECTION)
+        if self.apply and self.drift_before is None:
+            return Section([Check.skipped("repair.apply", "Apply the repair",
+                                          "the live catalog could not be read (section 2): nothing changed")])
         if not self.apply:
             return Section([Check.skipped("repair.apply", "Apply the repair",
                                           "dry run (apply=False): nothing changed")]).note(
@@ -137,14 +159,18 @@ class MigrationRunbook(Runbook):
         if not self.connected:
             return Section().note(_NO_CONNECTION)
         result = Section()
-        if self.apply:
-            self.drift_after = drift_report(self.database_url, migrations_dir=self.migrations_dir)
-            result.note(f"**Level after the repair.** {self.drift_after.level_sentence}")
-            result.add(*self.drift_after.checks)
+        if self.apply and self.drift_before is not None:
+            self.drift_after, failure = self._drift()
+            if failure is not None:
+                result.add(failure)
+            else:
+                result.note(f"**Level after the repair.** {self.drift_after.level_sentence}")
+                result.add(*self.drift_after.checks)
         if self.agentops_api_key:
             self.auth = probe_auth_query(self.database_url, self.agentops_api_key,
                                          set_prem_status=self.set_prem_status, apply=self.apply,
-                                         statement_timeout_ms=self.statement_timeout_ms)
+                                         statement_timeout_ms=self.statement_timeout_ms,
+                                         lock_timeout_ms=self.lock_timeout_ms)
             result.add(*self.auth.checks)
         else:
             result.add(Check.skipped("auth.query", "API auth query (POST /v3/auth/token)",
