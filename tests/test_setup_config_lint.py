@@ -56,7 +56,9 @@ def test_field_guide_config_yields_the_right_failures():
     placement = checks["config.callbacks.placement"]
     assert placement.status.value == "fail" and placement.severity.value == "critical"
     assert "ignores it there" in placement.summary
-    assert "litellm_settings:\n  success_callback:\n    - agentops" in placement.remedy
+    # the remedy shows what the corrected config has, never the cloud callback moved verbatim
+    assert "litellm_settings:\n  callbacks:\n    - agentops_selfhosted.handler" in placement.remedy
+    assert "- agentops\n" not in placement.remedy
     keys = checks["config.agentops_keys"]
     assert keys.status.value == "fail"
     assert keys.evidence["keys"] == ["litellm_settings.agentops_api_key", "litellm_settings.agentops_endpoint",
@@ -291,7 +293,7 @@ def test_corrected_config_fixes_the_field_guide():
     loaded = load_config(FIELD_GUIDE)
     fixed = yaml.safe_load(corrected_config(loaded.doc, original_text=loaded.text))
     assert fixed["litellm_settings"] == {"callbacks": ["agentops_selfhosted.handler"]}
-    assert fixed["general_settings"] == {"master_key": "sk-1234"}
+    assert fixed["general_settings"] == {"master_key": "os.environ/LITELLM_MASTER_KEY"}  # the literal key is gone
     assert fixed["model_list"] == loaded.doc["model_list"]
     assert "environment_variables" not in fixed  # the removed refs already named the handler's variables
     relinted = by_id(lint_config_text(corrected_config(loaded.doc)))
@@ -313,7 +315,7 @@ def test_corrected_config_moves_differently_named_refs_to_environment_variables(
     fixed = yaml.safe_load(corrected_config(doc))
     assert fixed["litellm_settings"] == {"callbacks": ["langfuse", "agentops_selfhosted.handler"],
                                          "drop_params": True}
-    assert "general_settings" not in fixed
+    assert fixed["general_settings"] == {"master_key": "os.environ/LITELLM_MASTER_KEY"}
     assert fixed["environment_variables"] == {"AGENTOPS_API_KEY": "os.environ/MY_KEY",
                                               "AGENTOPS_API_ENDPOINT": "http://api:8000"}
 

@@ -9,7 +9,6 @@ callback has hard-coded AgentOps-cloud URLs. Checks report names, never values.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import importlib.util
 import os
@@ -330,12 +329,15 @@ def _check_placement(doc: Mapping[str, Any]) -> Check:
         keys = ", ".join(f"{k}: {v}" for k, v in in_ls.items())
         return Check.passed(cid, title, f"litellm_settings has {keys}", evidence=evidence)
     if in_gs and not in_ls:
-        fixed = _yaml({"litellm_settings": dict(in_gs)})
+        from .correction import corrected_callbacks
+
+        fixed = _yaml({"litellm_settings": corrected_callbacks(doc)})  # as the corrected config has it
         return Check.failed(
             cid, title,
             f"{', '.join(in_gs)} only under general_settings: the proxy ignores it there, so no callback"
             " is built and nothing is exported (and no warning is logged)",
-            remedy="move the key under litellm_settings (the only place the proxy reads it):\n" + fixed,
+            remedy="move it under litellm_settings (the only place the proxy reads it), as the corrected config"
+            " does:\n" + fixed,
             severity=Severity.CRITICAL, evidence=evidence)
     if in_gs and in_ls:
         return Check.warned(
@@ -563,66 +565,19 @@ def _merge_unique(target: list[str], extra: list[str]) -> list[str]:
 def corrected_config(
     doc: Mapping[str, Any], *, source_name: str = "config.yaml", original_text: str | None = None
 ) -> str:
-    """The document with callbacks moved into ``litellm_settings``, ``agentops_*`` keys removed
-    (values whose variable name differs from the handler's go to ``environment_variables``), and
-    the built-in ``agentops`` swapped for ``agentops_selfhosted.handler`` under ``callbacks``.
-    The leading comment block of ``original_text`` is kept; other comments are lost."""
-    data = copy.deepcopy(dict(doc))
-    ls = data.get("litellm_settings")
-    ls = dict(ls) if isinstance(ls, dict) else {}
-    gs = data.get("general_settings")
-    gs = dict(gs) if isinstance(gs, dict) else None
+    """The config with every remedy of this lint applied (:mod:`.correction`): callbacks moved into
+    ``litellm_settings``, the built-in ``agentops`` swapped for ``agentops_selfhosted.handler`` under
+    ``callbacks``, ``agentops_*`` keys removed (values whose variable name differs from the handler's go
+    to ``environment_variables``), the master key read from ``LITELLM_MASTER_KEY``. ``original_text``
+    is edited as a round trip, so its comments and key order survive; without it ``doc`` is dumped."""
+    from .correction import corrected_text
 
-    lists = {k: _as_list(ls.get(k)) for k in CALLBACK_KEYS}
-    if gs is not None:
-        for key in CALLBACK_KEYS:
-            if key in gs:
-                lists[key] = _merge_unique(lists[key], _as_list(gs.pop(key)))
-    # The built-in agentops becomes our handler, under callbacks (success and failure).
-    agentops_like = [e for k in CALLBACK_KEYS for e in lists[k] if e in (BUILTIN_AGENTOPS, CALLBACK_REFERENCE)]
-    if agentops_like:
-        for k in CALLBACK_KEYS:
-            lists[k] = [e for e in lists[k] if e not in (BUILTIN_AGENTOPS, CALLBACK_REFERENCE)]
-        lists["callbacks"] = _merge_unique(lists["callbacks"], [CALLBACK_REFERENCE])
-
-    env_block = data.get("environment_variables")
-    env_block = dict(env_block) if isinstance(env_block, dict) else {}
-    for section in (ls, gs):
-        if section is None:
-            continue
-        for key in [k for k in section if str(k).lower().startswith("agentops_")]:
-            value = section.pop(key)
-            target = AGENTOPS_KEY_TO_ENV.get(str(key).lower())
-            if target and value is not None and target not in env_block and str(value) != ENV_PREFIX + target:
-                env_block[target] = value
-
-    new_ls: dict[str, Any] = {}
-    for k in CALLBACK_KEYS:
-        if lists[k]:
-            new_ls[k] = lists[k]
-    new_ls.update({k: v for k, v in ls.items() if k not in CALLBACK_KEYS})
-
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "litellm_settings":
-            out[key] = new_ls
-        elif key == "general_settings":
-            if gs:
-                out[key] = gs
-        elif key == "environment_variables":
-            out[key] = env_block
-        else:
-            out[key] = value
-    if "litellm_settings" not in out and new_ls:
-        out["litellm_settings"] = new_ls
-    if "environment_variables" not in out and env_block:
-        out["environment_variables"] = env_block
     header = (
-        f"# Corrected by agentops-runbooks 00_setup from {source_name} (inline comments are not kept).\n"
-        f"# {CALLBACK_REFERENCE} needs agentops_selfhosted.py next to this file and AGENTOPS_API_ENDPOINT,\n"
-        "# AGENTOPS_EXPORTER_ENDPOINT and AGENTOPS_API_KEY in the proxy's environment.\n"
+        f"# Corrected by agentops-runbooks 00_setup from {source_name}: every remedy of its config lint applied.\n"
+        f"# {CALLBACK_REFERENCE} needs agentops_selfhosted.py next to this file and LITELLM_MASTER_KEY,\n"
+        "# AGENTOPS_API_ENDPOINT, AGENTOPS_EXPORTER_ENDPOINT and AGENTOPS_API_KEY in the proxy's environment.\n"
     )
-    return header + _leading_comments(original_text or "") + _spaced(_yaml(out))
+    return corrected_text(original_text, doc=doc, header=header)
 
 
 def config_diff(original: str, corrected: str, *, from_name: str = "config.yaml",
