@@ -9,7 +9,12 @@ from pathlib import Path
 
 from .errors import UsageError
 
-__all__ = ["NotebookInfo", "notebook_dir", "list_notebooks", "find_notebook", "expand_names"]
+__all__ = ["RUN_ORDER", "NotebookInfo", "expand_names", "find_notebook", "list_notebooks", "notebook_dir"]
+
+#: The dependency order of the shipped notebooks, the order of ``runbook run all`` and of the demo:
+#: the schema repair first (on a drifted database 00 and 20 would only report its consequences), then
+#: the preflight, the round trip, and the analytics of what arrived. Other notebooks follow by name.
+RUN_ORDER = ("10_migration", "00_setup", "20_callback_verification", "30_trace_analytics")
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,14 @@ def _describe(path: Path) -> str:
     return nb.get("metadata", {}).get("runbook", {}).get("description", "")
 
 
+def _run_position(path: Path) -> tuple[int, str]:
+    return (RUN_ORDER.index(path.stem) if path.stem in RUN_ORDER else len(RUN_ORDER), path.stem)
+
+
 def list_notebooks() -> list[NotebookInfo]:
-    """Every ``*.ipynb`` in the notebook folder, sorted by name (the run order of ``all``)."""
-    return [NotebookInfo(p.stem, p, _describe(p)) for p in sorted(notebook_dir().glob("*.ipynb"))]
+    """Every ``*.ipynb`` in the notebook folder in :data:`RUN_ORDER` (the run order of ``all``), others
+    after them by name."""
+    return [NotebookInfo(p.stem, p, _describe(p)) for p in sorted(notebook_dir().glob("*.ipynb"), key=_run_position)]
 
 
 def find_notebook(name: str) -> NotebookInfo:

@@ -25,11 +25,12 @@ from typing import Any
 
 import yaml
 
+from ..notebooks import RUN_ORDER
 from . import stack
 
 __all__ = ["DEMO_ORDER", "DEMO_STATE_DIR", "run_demo", "write_demo_params"]
 
-DEMO_ORDER = ("10_migration", "00_setup", "20_callback_verification", "30_trace_analytics")
+DEMO_ORDER = RUN_ORDER  # the demo runs what `runbook run all` runs, in the same order
 DEMO_STATE_DIR = ".sandbox-demo"
 
 
