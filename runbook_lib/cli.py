@@ -1,6 +1,8 @@
 """The ``runbook`` command line (also ``python -m runbook_lib``).
 
-Exit codes: 0 passed, 1 failed checks, 2 execution error, 3 invalid parameters or usage, 4 secret leak.
+Exit codes: 0 passed, 1 failed checks (or warnings under ``--fail-on warn``), 2 execution error, 3 invalid
+parameters or usage, 4 secret leak, 5 interrupted, 6 incomplete (a notebook checked nothing: every check
+skipped).
 """
 
 from __future__ import annotations
@@ -90,7 +92,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(format_run_summary(record))
     if record.signature is not None:
         print(f"signed: root digest {record.signature.root_digest} (key {record.signature.key_fingerprint})")
-    return record.exit_code
+    return _run_exit_code(record, args)
+
+
+def _run_exit_code(record: Any, args: argparse.Namespace) -> int:
+    """The exit code under ``--fail-on`` (``--strict`` is ``--fail-on warn``), saying when it changed it."""
+    from .fail_on import exit_code_for, strict_note
+
+    fail_on = "warn" if getattr(args, "strict", False) else getattr(args, "fail_on", "fail")
+    note = strict_note(record, fail_on)
+    if note:
+        print(note)
+    return exit_code_for(record, fail_on)
+
+
+def _add_strictness_options(parser: argparse.ArgumentParser) -> None:
+    from .fail_on import FAIL_ON_LEVELS
+
+    parser.add_argument("--fail-on", choices=FAIL_ON_LEVELS, default="fail",
+                        help="`warn`: warnings (and a notebook that checked nothing) also give exit code 1, "
+                        "for CI (default: fail)")
+    parser.add_argument("--strict", action="store_true", help="the same as --fail-on warn")
 
 
 def _cmd_report_show(args: argparse.Namespace) -> int:
@@ -163,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell-timeout", type=float, default=900, help="seconds one cell may run (default 900)")
     p.add_argument("--sign-key", metavar="PATH",
                    help="ed25519 private key (PEM or OpenSSH, mode 0600): sign the report's manifest")
+    _add_strictness_options(p)
     p.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="read back a report folder")

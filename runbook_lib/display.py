@@ -59,7 +59,7 @@ STATUS_COLOURS: dict[Status, str] = {
     Status.SKIP: "#616161",
 }
 _STATUS_ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.WARN: 2, Status.PASS: 3, Status.SKIP: 4}
-_VERDICT_COLOURS = {"passed": "#2e7d32", "failed": "#c62828"}
+_VERDICT_COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "skipped": "#757575"}
 
 _TABLE = "border-collapse:collapse;margin:6px 0;font-size:0.9em"
 _CELL = "border:1px solid #ddd;padding:3px 8px;vertical-align:top"

@@ -18,7 +18,7 @@ _STYLE = """<style>
   padding:12px 16px;margin:12px}
 .runbook-summary h1{font-size:1.4em;margin:0 0 8px 0}
 .verdict{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:bold}
-.verdict-passed{background:#2e7d32}.verdict-failed{background:#c62828}.verdict-error{background:#6a1b9a}
+.verdict-passed{background:#2e7d32}.verdict-failed{background:#c62828}.verdict-error{background:#6a1b9a}.verdict-skipped{background:#757575}
 .verdict-leaked{background:#e65100}
 table.runbook-checks,table.runbook-params{border-collapse:collapse;margin:8px 0;font-size:0.9em}
 table.runbook-checks td,table.runbook-checks th,table.runbook-params td,table.runbook-params th{

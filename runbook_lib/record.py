@@ -11,11 +11,12 @@ from .errors import ReportError
 from .report_tree import MANIFEST, seal_tree, sha256_file, verify_tree
 
 __all__ = ["NotebookRecord", "RunRecord", "sha256_file", "load_run", "verify_run", "write_manifest", "MANIFEST",
-           "RUN_JSON", "EXIT_CODES"]
+           "RUN_JSON", "EXIT_CODES", "notebook_status"]
 
 RUN_JSON = "run.json"
 #: ``interrupted``: the runner stopped before sealing; the folder was scanned and sealed afterwards.
-EXIT_CODES = {"passed": 0, "failed": 1, "error": 2, "leaked": 4, "interrupted": 5}
+#: ``incomplete``: no check failed, but some notebook checked nothing (every check skipped).
+EXIT_CODES = {"passed": 0, "failed": 1, "error": 2, "leaked": 4, "interrupted": 5, "incomplete": 6}
 
 
 @dataclass
@@ -25,7 +26,7 @@ class NotebookRecord:
     name: str
     input_sha256: str
     parameters: dict[str, Any]
-    status: str = "pending"  # passed | failed | error
+    status: str = "pending"  # passed | failed | error | skipped (every check skipped)
     duration_s: float = 0.0
     output: str | None = None
     output_sha256: str | None = None
@@ -84,9 +85,17 @@ class RunRecord:
             self.verdict = "error"
         elif any(nb.status == "failed" for nb in self.notebooks):
             self.verdict = "failed"
+        elif any(nb.status == "skipped" for nb in self.notebooks):
+            self.verdict = "incomplete"
         else:
             self.verdict = "passed"
         self.exit_code = EXIT_CODES[self.verdict]
+
+
+def notebook_status(checks: list[dict[str, Any]]) -> str:
+    """The status of a notebook that ran without failing: ``skipped`` when it has checks and every one
+    was skipped (it checked nothing), else ``passed``."""
+    return "skipped" if checks and all(c.get("status") == "skip" for c in checks) else "passed"
 
 
 def load_run(run_dir: str | Path) -> RunRecord:

@@ -13,14 +13,24 @@ _SYMBOL = {s.value: s.symbol for s in Status}
 
 
 def format_run_summary(record: RunRecord) -> str:
-    """One line per notebook (status, check counts, duration), then the verdict and the folder."""
-    lines = [f"{'notebook':28} {'status':8} {'pass':>4} {'warn':>4} {'fail':>4} {'error':>5} {'time':>7}"]
+    """One line per notebook (status, check counts, duration), the failing checks and the warnings by
+    id, then the verdict and the folder."""
+    lines = [f"{'notebook':28} {'status':10} {'pass':>4} {'warn':>4} {'fail':>4} {'error':>5} {'skip':>4} "
+             f"{'time':>7}"]
     for nb in record.notebooks:
         count = {s.value: sum(1 for c in nb.checks if c.get("status") == s.value) for s in Status}
-        lines.append(f"{nb.name:28} {nb.status:8} {count['pass']:>4} {count['warn']:>4} {count['fail']:>4} "
-                     f"{count['error']:>5} {nb.duration_s:>6.1f}s")
+        lines.append(f"{nb.name:28} {nb.status:10} {count['pass']:>4} {count['warn']:>4} {count['fail']:>4} "
+                     f"{count['error']:>5} {count['skip']:>4} {nb.duration_s:>6.1f}s")
         if nb.error:
             lines.append(f"    execution error: {nb.error}")
+        if nb.status == "skipped":
+            lines.append("    every check skipped: nothing was checked (give its parameters; see `runbook params "
+                         f"{nb.name}`)")
+    for label, statuses in (("failing", ("fail", "error")), ("warnings", ("warn",))):
+        ids = list(dict.fromkeys(f"{nb.name}/{c['id']}" for nb in record.notebooks for c in nb.checks
+                                 if c.get("status") in statuses))
+        if ids:
+            lines.append(f"{label}: {', '.join(ids)}")
     lines.append(f"verdict: {record.verdict} (exit code {record.exit_code})")
     if record.interrupted:
         lines.append(f"interrupted: {record.interrupted}")

@@ -38,7 +38,7 @@ from .kernel_env import KERNEL_ARGUMENTS, isolated_jupyter_env
 from .leaks import scan_and_redact_file
 from .notebooks import NotebookInfo, expand_names, list_notebooks
 from .params import load_params_file, read_declarations, secret_references, validate_parameters
-from .record import RUN_JSON, NotebookRecord, RunRecord, sha256_file
+from .record import RUN_JSON, NotebookRecord, RunRecord, notebook_status, sha256_file
 from .report_tree import UNSEALED_MARKER, artifact_files, seal_tree
 from .secrets import known_secrets, redact
 
@@ -336,7 +336,7 @@ def _execute_all(record: RunRecord, plans: list[tuple[NotebookInfo, dict[str, An
                 else:
                     executed = None
                 failed = any(c.get("status") in (Status.FAIL.value, Status.ERROR.value) for c in nb_rec.checks)
-                nb_rec.status = "error" if nb_rec.error else ("failed" if failed else "passed")
+                nb_rec.status = "error" if nb_rec.error else ("failed" if failed else notebook_status(nb_rec.checks))
                 if html and executed is not None:
                     html_path = run_dir / f"{nb_info.name}.html"
                     html_path.write_text(render_html(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
+from runbook_lib.cli import main
 from runbook_lib.notebooks import RUN_ORDER, expand_names, list_notebooks
+from runbook_lib.record import EXIT_CODES
 from runbook_lib.sandbox.demo import DEMO_ORDER
+from tests.nbfactory import write_notebook
 
 SHIPPED = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -23,3 +29,59 @@ def test_other_notebooks_follow_the_declared_order_by_name(tmp_path, monkeypatch
         (tmp_path / f"{name}.ipynb").write_text("{}")
     monkeypatch.setenv("RUNBOOK_NOTEBOOK_DIR", str(tmp_path))
     assert [nb.name for nb in expand_names(["all"])] == ["10_migration", "00_setup", "aa_extra", "zz_extra"]
+
+
+# -- verdicts: nothing checked is not passed; CI can fail on warnings ---------------------------------
+
+SHOW = "from runbook_lib import Check, show_checks\nshow_checks([{checks}])"
+
+
+@pytest.fixture
+def ci_notebooks(tmp_path, monkeypatch):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    monkeypatch.setenv("RUNBOOK_NOTEBOOK_DIR", str(folder))
+    write_notebook(folder / "a_skips.ipynb", "x: int = 0  # unused", SHOW.format(checks=(
+        'Check.skipped("a.one", "One", "url not given"), Check.skipped("a.two", "Two", "url not given")')))
+    write_notebook(folder / "b_warns.ipynb", "x: int = 0  # unused", SHOW.format(checks=(
+        'Check.passed("b.ok", "Fine"), Check.warned("b.spans", "Spans", "no spans in window", remedy="send some")')))
+    write_notebook(folder / "c_fails.ipynb", "x: int = 0  # unused", SHOW.format(checks=(
+        'Check.passed("c.ok", "Fine"), Check.failed("c.bad", "Bad", "broken", remedy="fix it")')))
+    return folder
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_a_notebook_whose_checks_all_skipped_is_not_passed(ci_notebooks, tmp_path, capsys):
+    code, out = run_cli(capsys, "run", "a_skips", "--out", str(tmp_path / "r"), "--no-html")
+    assert code == EXIT_CODES["incomplete"] == 6
+    run = json.loads(next((tmp_path / "r").iterdir()).joinpath("run.json").read_text())
+    assert run["verdict"] == "incomplete" and run["notebooks"][0]["status"] == "skipped"
+    assert "every check skipped" in out and "verdict: incomplete (exit code 6)" in out
+
+
+def test_the_setup_runbook_without_parameters_checks_nothing_and_says_so():
+    from runbook_lib.setup import SetupRunbook
+
+    rb = SetupRunbook()
+    rb.run_all()
+    assert {c.status.value for c in rb.checks} == {"skip"}  # no vacuous pass left
+    assert rb.verdict() == "skipped"
+
+
+def test_warnings_pass_by_default_and_fail_with_fail_on_warn_or_strict(ci_notebooks, tmp_path, capsys):
+    code, out = run_cli(capsys, "run", "b_warns", "--out", str(tmp_path / "r1"), "--no-html")
+    assert code == 0 and "warnings: b_warns/b.spans" in out
+    code, out = run_cli(capsys, "run", "b_warns", "--out", str(tmp_path / "r2"), "--no-html", "--fail-on", "warn")
+    assert code == 1 and "--fail-on warn: exit code 1 because of 1 warning(s)" in out
+    code, _ = run_cli(capsys, "run", "b_warns", "--out", str(tmp_path / "r3"), "--no-html", "--strict")
+    assert code == 1
+
+
+def test_every_summary_names_failing_checks_and_warnings(ci_notebooks, tmp_path, capsys):
+    code, out = run_cli(capsys, "run", "b_warns", "c_fails", "--out", str(tmp_path / "r"), "--no-html")
+    assert code == 1
+    assert "failing: c_fails/c.bad" in out and "warnings: b_warns/b.spans" in out

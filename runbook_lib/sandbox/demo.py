@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from ..notebooks import RUN_ORDER
+from ..report import format_run_summary
 from . import stack
 
 __all__ = ["DEMO_ORDER", "DEMO_STATE_DIR", "run_demo", "write_demo_params"]
@@ -84,11 +85,7 @@ def run_demo(
         else:
             stopped = stack.down(state_dir=state_dir)
             say(f"sandbox: stopped {', '.join(stopped)}")
-    for nb in record.notebooks:
-        failed = [c for c in nb.checks if c.get("status") in ("fail", "error")]
-        say(f"  {nb.name:26} {nb.status:8} {len(nb.checks)} checks" + (f", {len(failed)} failed" if failed else ""))
-    say(f"verdict: {record.verdict}")
-    say(f"report: {record.run_dir}")
+    say(format_run_summary(record))  # the same summary as `runbook run`: warnings and failing checks named
     return record
 
 
