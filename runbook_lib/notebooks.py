@@ -59,8 +59,11 @@ def find_notebook(name: str) -> NotebookInfo:
     matches = exact or [nb for nb in known if nb.name.startswith(stem)]
     if len(matches) == 1:
         return matches[0]
+    from .cli_suggest import did_you_mean
+
     names = ", ".join(nb.name for nb in known) or "none found in " + str(notebook_dir())
-    reason = "is ambiguous" if matches else "is not a known notebook"
+    reason = ("is ambiguous" if matches else
+              "is not a known notebook" + did_you_mean(stem, [nb.name for nb in known]))
     raise UsageError(f"{name!r} {reason}", hint=f"use one of: {names} (or `all`); see `runbook list`")
 
 

@@ -150,10 +150,10 @@ def _coerce(spec: ParamSpec, value: Any) -> Any:
             try:
                 value = yaml.safe_load(value)
             except yaml.YAMLError:
-                raise ValueError(f"expected a YAML/JSON {t}") from None
+                raise ValueError(f"expected a YAML/JSON {t}; write it as {_COLLECTION_SYNTAX[t]}") from None
         expected = list if t == "list" else dict
         if not isinstance(value, expected):
-            raise ValueError(f"expected a {t}, got {type(value).__name__}")
+            raise ValueError(f"expected a {t}, got {type(value).__name__}; write it as {_COLLECTION_SYNTAX[t]}")
         return value
     if not isinstance(value, str):
         raise ValueError(f"expected text, got {type(value).__name__} {value!r}")
@@ -161,6 +161,10 @@ def _coerce(spec: ParamSpec, value: Any) -> Any:
         return _check_url(refuse_url_credentials(value, name=spec.name))
     return value
 
+
+#: How a list or dict is written on the command line or in a params file (YAML flow syntax).
+_COLLECTION_SYNTAX = {"list": "-p NAME '[a, b]' (YAML/JSON list; a params file may use a YAML list)",
+                      "dict": "-p NAME '{key: value}' (YAML/JSON mapping)"}
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9_.-]+$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$")
 
@@ -201,9 +205,12 @@ def validate_parameters(
     (unknown names, wrong types, malformed URLs/DSNs, missing values)."""
     problems: list[str] = []
     values: dict[str, Any] = {}
+    from .cli_suggest import did_you_mean
+
     for name in given:
         if name not in specs:
-            problems.append(f"{name}: unknown parameter (known: {', '.join(sorted(specs)) or 'none'})")
+            problems.append(f"{name}: unknown parameter{did_you_mean(name, specs)} "
+                            f"(known: {', '.join(sorted(specs)) or 'none'})")
     for name, spec in specs.items():
         explicit = name in given
         try:

@@ -125,9 +125,13 @@ def plan_run(
         refs += secret_references(specs, effective)
     unknown = sorted((set(file_shared) | set(cli)) - declared_anywhere)
     if unknown:
-        problems.insert(0, f"unknown parameter(s) {', '.join(unknown)}: no selected notebook declares them")
+        from .cli_suggest import did_you_mean
+
+        near = "".join(did_you_mean(name, declared_anywhere) for name in unknown)
+        problems.insert(0, f"unknown parameter(s) {', '.join(unknown)}{near}: no selected notebook declares them")
     if problems:
-        raise ParameterError("\n".join(problems), hint="see `runbook params NOTEBOOK` for names, types and defaults")
+        which = " or ".join(f"`runbook params {nb.name}`" for nb in notebooks)
+        raise ParameterError("\n".join(problems), hint=f"see {which} for names, types and defaults")
     for ref in refs:
         ref.resolve()  # registers the value for the leak scan
     return plans
@@ -147,7 +151,8 @@ def _new_run_dir(out_dir: Path, started: datetime) -> tuple[str, Path]:
 
 
 def read_checks(nb: nbformat.NotebookNode | Path) -> list[dict[str, Any]]:
-    """The checks a notebook displayed (an unreadable notebook file has none)."""
+    """The checks a notebook displayed, each id once: a check shown again (a cell re-run, a section
+    shown twice) keeps its first place and its latest result. An unreadable notebook file has none."""
     if isinstance(nb, Path):
         try:
             nb = nbformat.read(nb, as_version=4)
@@ -158,7 +163,10 @@ def read_checks(nb: nbformat.NotebookNode | Path) -> list[dict[str, Any]]:
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
             checks.extend(data.get(CHECKS_MIME, []))
-    return checks
+    latest: dict[Any, dict[str, Any]] = {}
+    for check in checks:
+        latest[check.get("id")] = check  # an existing key keeps its position and takes the newer value
+    return list(latest.values())
 
 
 def _step_titles(nb: nbformat.NotebookNode) -> list[str]:

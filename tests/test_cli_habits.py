@@ -85,3 +85,39 @@ def test_every_summary_names_failing_checks_and_warnings(ci_notebooks, tmp_path,
     code, out = run_cli(capsys, "run", "b_warns", "c_fails", "--out", str(tmp_path / "r"), "--no-html")
     assert code == 1
     assert "failing: c_fails/c.bad" in out and "warnings: b_warns/b.spans" in out
+
+
+# -- names, suggestions and error messages -------------------------------------------------------------
+
+
+def test_a_check_id_is_never_listed_twice(ci_notebooks, tmp_path, capsys):
+    write_notebook(ci_notebooks / "d_twice.ipynb", "x: int = 0  # unused",
+                   SHOW.format(checks='Check.failed("d.same", "Same", "first try", remedy="retry")'),
+                   SHOW.format(checks='Check.passed("d.other", "Other")'),
+                   SHOW.format(checks='Check.passed("d.same", "Same", "second try")'))
+    code, _ = run_cli(capsys, "run", "d_twice", "--out", str(tmp_path / "r"), "--no-html")
+    run = json.loads(next((tmp_path / "r").iterdir()).joinpath("run.json").read_text())
+    assert [(c["id"], c["status"]) for c in run["notebooks"][0]["checks"]] == [("d.same", "pass"), ("d.other", "pass")]
+    assert code == 0
+
+
+def test_did_you_mean_for_notebooks_and_parameters(monkeypatch, capsys):
+    monkeypatch.delenv("RUNBOOK_NOTEBOOK_DIR", raising=False)
+    assert main(["run", "10_migratoin"]) == 3
+    err = capsys.readouterr().err
+    assert "did you mean 10_migration?" in err
+    assert main(["run", "20_callback_verification", "-p", "modle", "x"]) == 3
+    err = capsys.readouterr().err
+    assert "did you mean model?" in err
+    assert "`runbook params 20_callback_verification`" in err and "NOTEBOOK" not in err
+
+
+def test_a_list_error_shows_the_list_syntax(monkeypatch, capsys):
+    from runbook_lib.params import read_declarations
+
+    monkeypatch.delenv("RUNBOOK_NOTEBOOK_DIR", raising=False)
+    specs = read_declarations(SHIPPED / "30_trace_analytics.ipynb")
+    listed = next(name for name, spec in specs.items() if spec.type_name == "list")
+    assert main(["run", "30_trace_analytics", "-p", listed, "7"]) == 3
+    err = capsys.readouterr().err
+    assert "'[a, b]'" in err and "runbook params 30_trace_analytics" in err
