@@ -75,3 +75,16 @@ def test_readiness_repair_and_reconciliation_in_order(env):
     reconciled = _ids(online)["dashboard.reconciled"]
     assert reconciled.status is Status.PASS, reconciled.summary
     assert any("cached" in b.text for b in online.blocks if b is not None and type(b).__name__ == "Note")
+
+
+def test_gaps_a_following_repair_fixes_are_reported_as_found(env):
+    env["store"].execute("DROP FUNCTION calculate_completion_cost")
+    found = _ids(sections.store_readiness_section(env["store"], start=START, end=END))
+    assert found["store.function.calculate_completion_cost"].status is Status.FAIL
+    following = _ids(sections.store_readiness_section(env["store"], start=START, end=END, repair_follows=True))
+    check = following["store.function.calculate_completion_cost"]
+    assert check.status is Status.WARN and check.summary.startswith("found, repaired below: missing")
+    assert all(c.status is not Status.FAIL for c in following.values())
+    repaired = sections.store_repair_section(env["store"], _checkout(env["tmp"] / "again"), apply=True,
+                                             start=START, end=END)
+    assert _ids(repaired)["store_repair.verify"].status is Status.PASS

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..checks import Check, Severity
+from ..checks import Check, Severity, Status
 from ..errors import RunbookError
 from ..runbook import Section
 from . import dashboard_views as views
@@ -24,10 +25,18 @@ __all__ = ["reconciliation_section", "store_readiness_section", "store_repair_se
 
 
 def store_readiness_section(store: Any, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
-                            days: float = 7.0, project_id: str | None = None) -> Section:
-    """The readiness checks and the model strings the dashboard prices, with their price rows."""
+                            days: float = 7.0, project_id: str | None = None, repair_follows: bool = False) -> Section:
+    """The readiness checks and the model strings the dashboard prices, with their price rows.
+
+    ``repair_follows`` (the store repair runs next, applying): gaps are reported as found (warnings), and
+    the repair's verification carries the verdict, as 10_migration reports the drift it repairs.
+    """
     found = readiness.inspect_store(store, start=start, end=end, days=days, project_id=project_id)
-    result = Section().add(*found.checks)
+    checks = found.checks
+    if repair_follows:
+        checks = [replace(c, status=Status.WARN, summary=f"found, repaired below: {c.summary}")
+                  if c.status is Status.FAIL else c for c in checks]
+    result = Section().add(*checks)
     if found.coverage:
         frame = pd.DataFrame([{
             "model": m.model, "dictionary key": m.key, "spans": m.spans, "prompt tokens": m.prompt_tokens,
