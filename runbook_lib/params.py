@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from .errors import ParameterError
+from .input_limits import LIMITS, load_bounded_yaml, read_bounded_text, value_size_problem
 from .secrets import REFERENCE_FORMS, SecretRef, is_reference
 from .url_credentials import refuse_url_credentials
 
@@ -96,7 +97,7 @@ def read_declarations(notebook: str | Path) -> dict[str, ParamSpec]:
 def load_params_file(path: str | Path) -> dict[str, Any]:
     """Load a YAML (or JSON) mapping of parameters; a malformed file is a ParameterError."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = _load_bounded_params_file(path)
     except OSError as exc:
         raise ParameterError(f"cannot read parameters file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -109,6 +110,27 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ParameterError(f"parameters file {path} must hold a mapping of name: value")
     return data
+
+
+def _load_bounded_params_file(path: str | Path) -> Any:
+    """The parsed params file, within :data:`~runbook_lib.input_limits.LIMITS` (size, text, aliases)."""
+    what = "parameters file"
+    text = read_bounded_text(path, limit=LIMITS.params_file_bytes, what=what)
+    return load_bounded_yaml(text, what=f"{what} {path}")
+
+
+def _coerce_bounded(spec: ParamSpec, value: Any) -> Any:
+    """:func:`_coerce` within the input limits: the value as given and as coerced are both bounded
+    (a long text, a YAML anchor bomb, a nesting too deep for the parser: ValueError with the reason)."""
+    if reason := value_size_problem(value):
+        raise ValueError(reason)
+    try:
+        coerced = _coerce(spec, value)
+    except RecursionError:
+        raise ValueError("the value nests deeper than the YAML parser can follow") from None
+    if reason := value_size_problem(coerced):
+        raise ValueError(reason)
+    return coerced
 
 
 def _coerce(spec: ParamSpec, value: Any) -> Any:
@@ -214,7 +236,7 @@ def validate_parameters(
     for name, spec in specs.items():
         explicit = name in given
         try:
-            value = _coerce(spec, given[name] if explicit else spec.default)
+            value = _coerce_bounded(spec, given[name] if explicit else spec.default)
         except ValueError as exc:
             problems.append(f"{name} ({spec.display_type}): {exc}")
             continue
