@@ -35,6 +35,10 @@ def _cmd_params(args: argparse.Namespace) -> int:
     from .notebooks import find_notebook
     from .params import read_declarations
 
+    if args.template:
+        return _cmd_params_template(args)
+    if not args.notebook:
+        raise UsageError("name a notebook (or use --template all)", hint="see `runbook list`")
     nb = find_notebook(args.notebook)
     print(f"Parameters of {nb.name} ({nb.path}):")
     for spec in read_declarations(nb.path).values():
@@ -79,7 +83,6 @@ def _repair_seen(path: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .report import format_run_summary
     from .runner import DEFAULT_REPORTS_DIR, run_notebooks
 
     _repair_seen(args.out or DEFAULT_REPORTS_DIR)
@@ -89,10 +92,85 @@ def _cmd_run(args: argparse.Namespace) -> int:
         html=not args.no_html, show_code=args.show_code, progress=_Progress(),
         cell_timeout_s=args.cell_timeout, sign_key=args.sign_key,
     )
-    print(format_run_summary(record))
+    _emit_run_outputs(record, args)
     if record.signature is not None:
         print(f"signed: root digest {record.signature.root_digest} (key {record.signature.key_fingerprint})")
     return _run_exit_code(record, args)
+
+
+def _emit_run_outputs(record: Any, args: argparse.Namespace) -> None:
+    """The summary (on stderr with ``--json``, whose stdout is the run record) and the JUnit file."""
+    from .report import format_run_summary
+
+    if getattr(args, "junit", None):
+        from .junit import write_junit
+
+        written = write_junit(record, args.junit)
+        print(f"junit: {written}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(format_run_summary(record), file=sys.stderr)
+        print(record.to_json(), end="")
+    else:
+        print(format_run_summary(record))
+
+
+def _cmd_params_template(args: argparse.Namespace) -> int:
+    from .params_template import params_template
+
+    print(params_template([args.template]), end="")
+    return 0
+
+
+def _show_text(args: argparse.Namespace) -> str:
+    """``report show``'s text: every check, or with ``--failed`` only the failing ones with remedies."""
+    from .record import load_run
+    from .report import format_run_summary, show_report
+
+    if getattr(args, "failed", False):
+        from .report_history import format_failed
+
+        record = load_run(args.run_dir)
+        return format_failed(record) + "\n\n" + format_run_summary(record)
+    return show_report(args.run_dir)
+
+
+def _cmd_report_list(args: argparse.Namespace) -> int:
+    from .report_history import format_run_list, list_runs
+    from .runner import DEFAULT_REPORTS_DIR
+
+    print(format_run_list(list_runs(args.folder or DEFAULT_REPORTS_DIR)))
+    return 0
+
+
+def _cmd_report_diff(args: argparse.Namespace) -> int:
+    from .record import load_run
+    from .report_history import diff_runs, format_diff
+
+    print(format_diff(diff_runs(load_run(args.run_a), load_run(args.run_b))))
+    return 0
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--junit", metavar="PATH",
+                        help="also write JUnit XML there: one test case per check, failures with summary and remedy")
+    parser.add_argument("--json", action="store_true",
+                        help="print the run record (run.json) on stdout; the summary goes to stderr")
+
+
+def _add_history_commands(rsub: Any) -> None:
+    p = rsub.add_parser("list", help="the runs under a reports folder, oldest first, with their verdicts")
+    p.add_argument("folder", nargs="?", help="reports folder (default: reports/)")
+    p.set_defaults(func=_cmd_report_list)
+    p = rsub.add_parser("diff", help="checks whose status changed between two runs (and 30's figures side by side)")
+    p.add_argument("run_a", help="the earlier run folder")
+    p.add_argument("run_b", help="the later run folder")
+    p.set_defaults(func=_cmd_report_diff)
+
+
+def _version_text() -> str:
+    from . import __version__
+
+    return f"runbook (agentops-runbooks) {__version__}"
 
 
 def _run_exit_code(record: Any, args: argparse.Namespace) -> int:
@@ -117,7 +195,7 @@ def _add_strictness_options(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_report_show(args: argparse.Namespace) -> int:
     from .record import load_run
-    from .report import show_report, verify_report
+    from .report import verify_report
 
     _repair_seen(args.run_dir)
     problems = verify_report(args.run_dir, pubkey=args.pubkey)
@@ -128,7 +206,7 @@ def _cmd_report_show(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  CHANGED {problem}", file=sys.stderr)
         print(banner, file=sys.stderr)
-    print(show_report(args.run_dir))
+    print(_show_text(args))
     code = load_run(args.run_dir).exit_code
     return code if not problems else max(code, 1)
 
@@ -166,18 +244,26 @@ def _cmd_report_repair(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="runbook", description="Runbooks for LiteLLM Proxy -> self-hosted AgentOps.")
+    parser = _Parser(prog="runbook", description="Runbooks for LiteLLM Proxy -> self-hosted AgentOps.",
+                     epilog="exit codes: 0 passed, 1 failed, 2 error, 3 usage, 4 leaked, 5 interrupted, 6 incomplete")
+    parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("list", help="the notebooks with one-line descriptions").set_defaults(func=_cmd_list)
 
     p = sub.add_parser("params", help="parameters of a notebook: types, defaults, help")
-    p.add_argument("notebook")
+    p.add_argument("notebook", nargs="?", help="a notebook name or unique prefix (see `runbook list`)")
+    p.add_argument("--template", metavar="NOTEBOOK",
+                   help="print a params file for NOTEBOOK (or `all`) with every secret as a reference")
     p.set_defaults(func=_cmd_params)
 
     p = sub.add_parser("run", help="execute notebooks headless and write a report folder")
-    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="names, unique prefixes, or `all`")
-    p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK",
+                   help="names, unique prefixes, or `all` (runs 10_migration, 00_setup, 20_callback_verification, "
+                   "30_trace_analytics in that order)")
+    p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="set one parameter (repeatable), e.g. -p apply true, -p start -30d, -p models '[a, b]'; "
+                   "overrides the params file; `runbook params NOTEBOOK` lists names and types")
     p.add_argument("-f", "--params-file", help="YAML mapping of parameters (sections per notebook allowed)")
     p.add_argument("--out", help="folder that receives the run folder (default: reports/)")
     p.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
@@ -186,16 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sign-key", metavar="PATH",
                    help="ed25519 private key (PEM or OpenSSH, mode 0600): sign the report's manifest")
     _add_strictness_options(p)
+    _add_output_options(p)
     p.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="read back a report folder")
     rsub = report.add_subparsers(dest="report_command", required=True, parser_class=_Parser)
     p = rsub.add_parser("show", help="the checks table of a run (verified first; warns on any mismatch)")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder, e.g. reports/20261127T210000Z-ab12cd34")
     p.add_argument("--pubkey", metavar="PATH", help="also check the signature with this ed25519 public key")
+    p.add_argument("--failed", action="store_true", help="only the failing checks, each with its remedy")
     p.set_defaults(func=_cmd_report_show)
+    _add_history_commands(rsub)
     p = rsub.add_parser("verify", help="check the whole folder; non-zero naming what changed")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder, e.g. reports/20261127T210000Z-ab12cd34")
     p.add_argument("--pubkey", metavar="PATH", help="also check the signature with this ed25519 public key")
     p.set_defaults(func=_cmd_report_verify)
     p = rsub.add_parser("repair", help="scan, redact, mark `interrupted` and seal folders a runner left unsealed")

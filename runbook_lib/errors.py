@@ -63,6 +63,12 @@ class SandboxError(RunbookError):
     """The local sandbox could not start, stop or report its state."""
 
 
+class SandboxRunningError(SandboxError):
+    """``sandbox up`` while a sandbox already runs from that state folder: a usage error (exit 3)."""
+
+    exit_code = 3
+
+
 class ExecutionError(RunbookError):
     """A notebook raised or its kernel died during a run."""
 

@@ -121,3 +121,25 @@ def test_a_list_error_shows_the_list_syntax(monkeypatch, capsys):
     assert main(["run", "30_trace_analytics", "-p", listed, "7"]) == 3
     err = capsys.readouterr().err
     assert "'[a, b]'" in err and "runbook params 30_trace_analytics" in err
+
+
+# -- remedies give the command to paste ----------------------------------------------------------------
+
+
+def test_remedies_give_the_command_to_paste():
+    import runbook_lib
+    from runbook_lib.cli import build_parser
+    from runbook_lib.commands import REPAIR_SCHEMA, run_command
+
+    assert REPAIR_SCHEMA == "runbook run 10_migration -f params.yaml -p apply true"
+    assert run_command("10_migration", "my params.yaml", set_prem_status="enterprise", apply=True) == (
+        "runbook run 10_migration -f 'my params.yaml' -p set_prem_status enterprise -p apply true")
+    # the command parses as the CLI takes it
+    args = build_parser().parse_args(REPAIR_SCHEMA.split()[1:])
+    assert args.notebooks == ["10_migration"] and args.params_file == "params.yaml"
+    # no remedy source in the library talks notebook language any more
+    root = Path(runbook_lib.__file__).parent
+    for module in ("db/drift.py", "db/repair.py", "db/auth_probe.py", "clients/agentops.py",
+                   "verification/diagnosis.py"):
+        text = (root / module).read_text()
+        assert "apply=True)\"" not in text and "with apply=True" not in text, module

@@ -29,6 +29,14 @@ def test_documented_sandbox_flow_ends_green(tmp_path, capsys, monkeypatch):
     state_dir = tmp_path / ".sandbox"
     assert main(["sandbox", "up", "--state-dir", str(state_dir)]) == 0
     try:
+        capsys.readouterr()
+        # a second `up` is a usage error (exit 3) that says how to use, stop or sidestep the running one
+        assert main(["sandbox", "up", "--state-dir", str(state_dir)]) == 3
+        err = capsys.readouterr().err
+        assert "already running" in err and f"runbook sandbox down --state-dir {state_dir}" in err
+        assert main(["sandbox", "status", "--state-dir", str(state_dir)]) == 0
+        status = capsys.readouterr().out
+        assert "live schema: drifted" in status and "-p apply true" in status  # read from the database
         params = str(state_dir / "params.yaml")
         out = tmp_path / "reports"
         first = main(["run", "all", "-f", params, "--out", str(out), "--no-html"])
@@ -36,6 +44,9 @@ def test_documented_sandbox_flow_ends_green(tmp_path, capsys, monkeypatch):
         assert any(nb == "10_migration" for nb, _ in failing(last_run(out)))
         assert main(["run", "10_migration", "-f", params, "-p", "apply", "true", "--out", str(out),
                      "--no-html"]) == 0
+        capsys.readouterr()
+        assert main(["sandbox", "status", "--state-dir", str(state_dir)]) == 0
+        assert "live schema: current" in capsys.readouterr().out  # the live level, not the level it started at
         final = main(["run", "all", "-f", params, "--out", str(out), "--no-html"])
         run = last_run(out)
         assert final == 0, failing(run)

@@ -93,6 +93,9 @@ def test_collector_stopped_mid_run_is_diagnosed(agentops_api, start_trace_store,
     second = verify(proxy, agentops_api, store, tmp_path_factory, deadline_s=8)
     checks = by_id(second.checks)
     assert checks["trace_store.reachable"].status is Status.FAIL
+    # no store query answered: arrival is unknown (a skip naming the store), the cause comes from the proxy
+    assert checks["roundtrip.arrival"].status is Status.SKIP
+    assert "because trace_store.reachable failed" in checks["roundtrip.arrival"].summary
     diag = checks["diagnosis.collector_unreachable"]
     assert "during the run" in diag.summary
     assert diag.evidence["handler_status"]["delivered"] >= 1

@@ -100,11 +100,11 @@ def test_a_failed_precondition_skips_what_depends_on_it():
 
     rb = VerificationRunbook(store=object())
     pre_checks = [Check.passed("proxy.reachable", "answers"), Check.passed("proxy.logger", "logger"),
-                  Check.passed("proxy.model", "model"),
-                  Check.failed("trace_store.reachable", "store", "connection refused")]
+                  Check.failed("proxy.model", "model", "'gpt-x' is not among ['fake-gpt']"),
+                  Check.passed("trace_store.reachable", "store")]
     rb.pre = Preflight(checks=pre_checks, proxy_ok=True, logger_kind="selfhosted")
     rb.results["preflight"] = Section(pre_checks)  # the preflight as it came out; no proxy is asked again
     arrival = rb.run("arrival")
     assert [(c.id, c.status) for c in arrival.checks] == [("roundtrip.arrival", Status.SKIP)]
-    assert arrival.checks[0].summary.startswith("skipped because trace_store.reachable failed")
+    assert arrival.checks[0].summary.startswith("skipped because proxy.model failed")
     assert [c.status for c in rb.run("diagnosis").checks] == [Status.SKIP]

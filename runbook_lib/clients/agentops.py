@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ..commands import REPAIR_SCHEMA
 from ..errors import ServiceError
 from ..http import body_snippet, display_url, make_client, raise_for_status, read_json, request
 from ..secrets import SecretRef, remember_secret
@@ -247,7 +248,7 @@ def _explain_auth(response: httpx.Response) -> tuple[str, str] | None:
         return (
             f"{where}: HTTP 500 ({body_snippet(response, 80) or 'no body'})",
             "most often database schema drift (the API log shows `UndefinedColumn`, e.g."
-            " org_invites.inviter_id or orgs.subscription_id): run the 10_migration runbook."
+            f" org_invites.inviter_id or orgs.subscription_id): run `{REPAIR_SCHEMA}`."
             " Otherwise check JWT_SECRET_KEY is set for the API",
         )
     if code == 422:

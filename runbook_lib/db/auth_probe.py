@@ -18,6 +18,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from ..checks import Check, Severity
+from ..commands import REPAIR_SCHEMA, run_command
 from ..errors import RunbookError
 from ..secrets import SecretRef, redact
 from .auth_query import AUTH_QUERY
@@ -94,7 +95,7 @@ def _probe(conn: Any, key: str, set_prem_status: str | None, apply: bool, limits
             "auth.query", title,
             f"the API's auth query fails with UndefinedColumn: {message}; SDK auth, dashboard and public API all "
             "return 500 'Authentication failed'",
-            "repair the schema with this notebook (apply=True), then run the probe again",
+            f"repair the schema (`{REPAIR_SCHEMA}`), then run the probe again",
             severity=Severity.CRITICAL, evidence={"error": "UndefinedColumn", "column": column},
         )], missing_column=column)
     except pg_errors.UndefinedTable as exc:
@@ -143,8 +144,8 @@ def _plan_check(status: str, wanted: str | None, apply: bool, org_id: str) -> Ch
         return Check.warned(
             "auth.prem_status", title,
             "the org is on the 'free' plan: the dashboard hides traces older than 3 days",
-            "run with set_prem_status=enterprise apply=True (tokens issued before the change get 401 and must "
-            "be re-issued: restart long-running SDK clients)",
+            f"run `{run_command('10_migration', set_prem_status='enterprise', apply=True)}` (tokens issued before "
+            "the change get 401 and must be re-issued: restart long-running SDK clients)",
             severity=Severity.MINOR, evidence={"org_id": org_id, "prem_status": status})
     return Check.passed("auth.prem_status", title, f"the org's plan is {status!r}",
                         evidence={"org_id": org_id, "prem_status": status})
@@ -159,7 +160,8 @@ def _set_plan(conn: Any, org_id: str, current: str, wanted: str, apply: bool, st
         return Check.warned(
             "auth.prem_status", title,
             f"the org's plan is {current!r}; dry run: it would become {wanted!r} (nothing changed)",
-            "run again with apply=True to change it", severity=Severity.MINOR,
+            f"run `{run_command('10_migration', set_prem_status=wanted, apply=True)}` to change it",
+            severity=Severity.MINOR,
             evidence={"org_id": org_id, "prem_status": current, "planned": wanted})
     try:
         with conn.transaction():

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 
 from ..checks import Check, Severity, Status
+from ..commands import REPAIR_SCHEMA, run_command
 from ..errors import DatabaseError
 from ..secrets import SecretRef, redact
 from .auth_query import AUTH_QUERY_COLUMNS
@@ -463,12 +464,12 @@ _ACTION_WORDS = {
 def _remedy(f: Finding, expected: ExpectedSchema) -> str:
     obj = f.object
     label = obj.label
-    via = f"run 10_migration with apply=True: the repair plan {{}} as {expected.describe(obj.version)} does"
+    via = f"run `{REPAIR_SCHEMA}`: the repair plan {{}} as {expected.describe(obj.version)} does"
     if f.problem == COVERED:
-        return f"created together with its table ({f.covered_by}) by the repair plan (apply=True)"
+        return f"created together with its table ({f.covered_by}) by the repair plan (`{REPAIR_SCHEMA}`)"
     if f.problem == OBSOLETE:
-        return (f"harmless for the API; to drop it as {expected.describe(obj.version)} does, run with "
-                "apply=True allow_destructive=True (its rows are lost)")
+        return (f"harmless for the API; to drop it as {expected.describe(obj.version)} does, run "
+                f"`{run_command('10_migration', apply=True, allow_destructive=True)}` (its rows are lost)")
     if f.legacy and f.legacy.get("kind") == "column":
         return via.format(f"renames column {f.legacy['name']} to {obj.name} (data kept)")
     if f.legacy and f.legacy.get("kind") == "foreign_key":
@@ -535,7 +536,7 @@ def _ledger_checks(report_statuses: dict[str, str], ledger: LedgerState, expecte
                 f"drift.ledger.{version}", title,
                 f"the ledger records {version} as applied but its effects are {status}: "
                 + ", ".join(missing_objects.get(version, [])[:8]),
-                "apply the repair (apply=True) to add the missing effects; the ledger row stays",
+                f"apply the repair (`{REPAIR_SCHEMA}`) to add the missing effects; the ledger row stays",
                 evidence={"version": version, "ledger": "recorded", "effects": status,
                           "missing": missing_objects.get(version, [])},
             ))
@@ -544,7 +545,7 @@ def _ledger_checks(report_statuses: dict[str, str], ledger: LedgerState, expecte
                 f"drift.ledger.{version}", title,
                 f"the effects of {version} are present but the ledger does not record it: `supabase db push` "
                 "would run the (non-idempotent) file again and fail or half-apply",
-                "apply=True records it after a successful repair; or `supabase migration repair --status "
+                f"`{REPAIR_SCHEMA}` records it after a successful repair; or `supabase migration repair --status "
                 f"applied {version}`",
                 severity=Severity.MAJOR, evidence={"version": version, "ledger": "absent", "effects": status},
             ))
@@ -581,7 +582,7 @@ def _file_checks(files: list[MigrationFile], ledger: LedgerState, expected: Expe
                 checks.append(Check.warned(
                     f"drift.files.{f.version}.unrecorded", f"migration file {f.version}_{f.name}.sql",
                     f"{f.version}_{f.name}.sql is not in the ledger: `supabase db push` would run it",
-                    "let the repair add its effects (apply=True), which then records the version",
+                    f"let the repair add its effects (`{REPAIR_SCHEMA}`), which then records the version",
                     severity=Severity.MINOR, evidence={"version": f.version, "file": f.path},
                 ))
         for version in ledger.versions:
@@ -665,7 +666,7 @@ def analyse(conn: Any, *, migrations_dir: str | Path | None = None,
         "drift.level", "Inferred schema level", status, Severity.CRITICAL if findings else Severity.MAJOR,
         sentence + ("" if not findings else f" {len(findings)} object(s) differ from the expected schema."),
         {"version": "", "versions": vstatus},
-        "" if not findings else "review the repair plan below and run again with apply=True",
+        "" if not findings else f"review the repair plan below, then run `{REPAIR_SCHEMA}`",
     ))
     checks.sort(key=lambda c: (c.evidence.get("version", "") if isinstance(c.evidence, dict) else "", c.id))
     return DriftReport(snap, expected, statuses, findings, ledger, files, checks, vstatus, sentence)

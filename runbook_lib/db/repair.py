@@ -37,6 +37,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from ..checks import Check, Severity
+from ..commands import REPAIR_SCHEMA
 from ..errors import DatabaseError, RunbookError
 from ..secrets import SecretRef, redact
 from .drift import COVERED, DIFFERS, MISSING, OBSOLETE, PRESENT, DriftReport, Finding, analyse, read_migrations_dir
@@ -909,13 +910,13 @@ def _dry_run(conn: Any, *, allow_destructive: bool, lock_timeout_ms: int, statem
         head = Check.failed("repair.plan", "Repair plan",
                             f"{len(plan.steps)} step(s) planned, but {len(problems)} preflight/privilege problem(s) "
                             "would stop the apply; dry run: nothing changed",
-                            "fix the rows or privileges listed below, then run with apply=True",
+                            f"fix the rows or privileges listed below, then run `{REPAIR_SCHEMA}`",
                             severity=Severity.CRITICAL, evidence={"version": "", "steps": len(plan.steps)})
     else:
         head = Check.warned("repair.plan", "Repair plan",
                             f"dry run: nothing changed; {len(plan.steps)} step(s) planned "
                             f"({', '.join(sorted({s.version for s in plan.steps}))})",
-                            "review the SQL, then run again with apply=True",
+                            f"review the SQL, then run `{REPAIR_SCHEMA}`",
                             evidence={"version": "", "steps": len(plan.steps),
                                       "step_ids": [s.id for s in plan.steps]})
     return RepairResult("dry_run", not problems, False, plan, text, [head, *checks], report_before=report,

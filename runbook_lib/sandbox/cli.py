@@ -57,6 +57,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     info = stack.status(args.state_dir)
+    info["live_schema"] = _live_schema(args.state_dir, info)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -67,8 +68,26 @@ def cmd_status(args: argparse.Namespace) -> int:
             extra = f"  ({api_label(svc)})" if name == "agentops_api" else ""
             _say(f"  {name:13} {state:22} pid {svc['pid']}  {svc['url']}{extra}")
         _say(f"  outside connection attempts refused: {len(info['egress_attempts'])}")
+        _say(_live_schema_line(info["live_schema"], info.get("params_file") or "params.yaml"))
     up = all(s["answers"] for s in info["services"].values()) and info["services"]
     return 0 if up else 1
+
+
+def _live_schema(state_dir: str, info: dict) -> dict:
+    """The database's schema level as it is now (the drift code of 10_migration), when postgres runs."""
+    from .live_level import live_schema
+
+    if not (info["services"].get("postgres") or {}).get("running"):
+        return {"error": "postgres is not running"}
+    return live_schema(stack.load_state(state_dir))
+
+
+def _live_schema_line(live: dict, params_file: str) -> str:
+    if "error" in live:
+        return f"  live schema: not read ({live['error']})"
+    verdict = "current" if live["clean"] else f"drifted, {live['differ']} object(s) differ"
+    fix = "" if live["clean"] else f"; repair: runbook run 10_migration -f {params_file} -p apply true"
+    return f"  live schema: {verdict}: {live['sentence']}{fix}"
 
 
 def api_label(svc: dict) -> str:
@@ -102,19 +121,20 @@ def add_sandbox_commands(subparsers: argparse._SubParsersAction) -> None:
     up.set_defaults(func=cmd_up)
 
     down = actions.add_parser("down", help="stop every sandbox process (by pid)")
-    down.add_argument("--state-dir", default=stack.DEFAULT_STATE_DIR)
+    down.add_argument("--state-dir", default=stack.DEFAULT_STATE_DIR, help="state folder (default: .sandbox)")
     down.add_argument("--purge", action="store_true", help="also delete the state folder and the database files")
     down.set_defaults(func=cmd_down)
 
     status = actions.add_parser("status", help="show the sandbox URLs and whether each service answers")
-    status.add_argument("--state-dir", default=stack.DEFAULT_STATE_DIR)
+    status.add_argument("--state-dir", default=stack.DEFAULT_STATE_DIR, help="state folder (default: .sandbox)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
 
     demo = subparsers.add_parser("demo", help="sandbox up, run the notebooks in story order, sandbox down")
     demo.add_argument("--state-dir", default=DEMO_STATE_DIR, help=f"state folder (default: {DEMO_STATE_DIR})")
     demo.add_argument("--out", default=None, help="reports folder (default: reports/)")
-    demo.add_argument("--schema-level", default="early", choices=stack.SCHEMA_LEVELS)
+    demo.add_argument("--schema-level", default="early", choices=stack.SCHEMA_LEVELS,
+                      help="the database's starting schema (default: early, the field guide's drifted one)")
     demo.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
     demo.add_argument("--seed-traces", type=int, default=2000, metavar="N",
                       help="synthetic traces of history for 30_trace_analytics (default: 2000; 0 for none)")

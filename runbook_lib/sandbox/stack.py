@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import SandboxError
+from ..errors import SandboxError, SandboxRunningError
 from .egress_trap import proxy_env, read_attempts
 from .litellm_proxy import ANSWER_MODEL, PROXY_MODULE, start_proxy
 from .processes import free_port, is_running, spawn_module, stop_pid, wait_for_http
@@ -143,8 +143,11 @@ def up(
         old = load_state(state_path)
         still = _running_services(old)
         if still:
-            raise SandboxError(f"a sandbox is already running from {state_path} ({', '.join(still)})",
-                               hint="run `runbook sandbox down` first, or use another --state-dir")
+            folder = state_path
+            raise SandboxRunningError(
+                f"a sandbox is already running from {state_path} ({', '.join(still)})",
+                hint=f"use it (`runbook run all -f {folder / 'params.yaml'}`), stop it first "
+                f"(`runbook sandbox down --state-dir {folder}`), or start another with a different --state-dir")
     started = time.monotonic()
     build_s = None
     if upstream is not None:
