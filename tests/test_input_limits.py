@@ -111,3 +111,41 @@ def test_values_within_the_limits_still_run(shapes_nb, tmp_path, capsys):
     assert main(["run", "shapes", "-f", str(params), "--out", str(tmp_path / "ok"), "--no-html"]) == 0
     run_json = next((tmp_path / "ok").iterdir()) / "run.json"
     assert "5 models" in run_json.read_text()
+
+
+def _config_checks(path: Path) -> dict[str, object]:
+    from runbook_lib.setup.runbook import SetupRunbook
+
+    rb = SetupRunbook(litellm_config_path=path)
+    return {c.id: c for c in rb.run("lint").checks}
+
+
+def test_a_50_mb_config_is_a_failed_check_unread(tmp_path):
+    config = tmp_path / "config.yaml"
+    with config.open("w") as handle:
+        handle.write("litellm_settings:\n  callbacks: [agentops]\nmodel_list:\n")
+        entry = "  - model_name: m{0}\n    litellm_params: {{model: openai/m{0}, api_key: os.environ/K{0}}}\n"
+        i = 0
+        while handle.tell() < 50 * (1 << 20):
+            handle.write("".join(entry.format(i + k) for k in range(1000)))
+            i += 1000
+    parse = _config_checks(config)["config.parse"]
+    assert parse.status.value == "fail"
+    assert f"larger than {LIMITS.human(LIMITS.config_file_bytes)}: refused unread" in parse.summary
+    assert "right file" in parse.remedy
+
+
+@pytest.mark.parametrize("shape", ["bomb", "loop", "binary"])
+def test_a_hostile_config_is_a_failed_check(tmp_path, shape):
+    config = tmp_path / "config.yaml"
+    if shape == "bomb":
+        config.write_text("litellm_settings:\n  callbacks: " + _bomb(7, 8 + secrets.randbelow(4)) + "\n")
+        expected = "values once its aliases are expanded"
+    elif shape == "loop":
+        config.write_text("general_settings: &g\n  again: *g\n")
+        expected = "nesting deeper than"
+    else:
+        config.write_bytes(b"model_list: []\n" + secrets.token_bytes(512) + b"\x00")
+        expected = "is not text"
+    parse = _config_checks(config)["config.parse"]
+    assert parse.status.value == "fail" and expected in parse.summary, parse.summary

@@ -22,6 +22,7 @@ import yaml
 
 from ..checks import Check, Severity
 from ..errors import ConfigError
+from ..input_limits import LIMITS, check_expanded, read_bounded_text
 from ..secrets import redact, remember_secret
 from ..wiring import CALLBACK_REFERENCE, render_wiring_snippet
 
@@ -101,6 +102,17 @@ def parse_yaml(text: str) -> tuple[Any, list[tuple[str, int]]]:
         loader.dispose()
 
 
+def _parse_bounded(text: str, name: str) -> tuple[Any, list[tuple[str, int]]]:
+    """:func:`parse_yaml` within the input limits: alias expansion and nesting are bounded (ConfigError)."""
+    try:
+        doc, duplicates = parse_yaml(text)
+    except RecursionError:
+        raise ConfigError(f"{name} nests deeper than the YAML parser can follow",
+                          hint="a LiteLLM config is a few levels deep: check the file") from None
+    check_expanded(doc, what=name, error=ConfigError)
+    return doc, duplicates
+
+
 def load_config(path: str | Path | None = None, *, text: str | None = None) -> LoadedConfig:
     """Read and parse a config; a missing file or malformed YAML gives a failed ``config.parse``
     check (with line and column) instead of an exception."""
@@ -110,7 +122,10 @@ def load_config(path: str | Path | None = None, *, text: str | None = None) -> L
         if p is None:
             raise ValueError("give a path or the text")
         try:
-            text = p.read_text(encoding="utf-8")
+            text = read_bounded_text(p, limit=LIMITS.config_file_bytes, what="config", error=ConfigError)
+        except ConfigError as exc:
+            return LoadedConfig(p, "", None, Check.from_error("config.parse", title, exc, severity=Severity.CRITICAL,
+                                                              evidence={"path": str(p)}))
         except FileNotFoundError:
             return LoadedConfig(p, "", None, Check.failed(
                 "config.parse", title, f"{p} does not exist",
@@ -124,7 +139,10 @@ def load_config(path: str | Path | None = None, *, text: str | None = None) -> L
                 severity=Severity.CRITICAL, evidence={"path": str(p)}))
     name = p.name if p else "config"
     try:
-        doc, duplicates = parse_yaml(text)
+        doc, duplicates = _parse_bounded(text, name)
+    except ConfigError as exc:
+        return LoadedConfig(p, text, None, Check.from_error("config.parse", title, exc, severity=Severity.CRITICAL,
+                                                            evidence={"path": str(p) if p else None}))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
