@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LAB_VENV ?= .venv-lab
 
-.PHONY: demo test conformance lint bench lab clean
+.PHONY: demo test conformance lint bench lab hooks clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,13 @@ lab:
 	test -x $(LAB_VENV)/bin/python || $(PYTHON) -m venv $(LAB_VENV)
 	$(LAB_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
 	$(LAB_VENV)/bin/uv pip install --quiet --python $(LAB_VENV)/bin/python --compile-bytecode -e ".[lab,sandbox]"
-	$(LAB_VENV)/bin/jupyter lab --ip=127.0.0.1 notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(MAKE) --no-print-directory hooks
+	$(LAB_VENV)/bin/runbook lab --root . $(if $(PARAMS),-f $(PARAMS))
+
+# Saved outputs never reach git: a clean filter strips tracked notebooks on `git add` (see .gitattributes).
+hooks:
+	git config filter.runbook-strip-outputs.clean "$(abspath $(firstword $(wildcard $(LAB_VENV)/bin/python) $(BIN)/python)) -m runbook_lib.strip_outputs"
+	git config filter.runbook-strip-outputs.smudge cat
 
 clean:
 	rm -rf $(VENV) $(LAB_VENV) .pytest_cache .ruff_cache *.egg-info

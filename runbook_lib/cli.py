@@ -8,6 +8,7 @@ skipped).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -167,6 +168,27 @@ def _add_history_commands(rsub: Any) -> None:
     p.set_defaults(func=_cmd_report_diff)
 
 
+def _cmd_lab(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from .lab import lab_launch
+
+    launch = lab_launch(args.params_file, root=args.root, port=args.port)
+    named = launch.env.get("RUNBOOK_PARAMS_FILE")
+    print(f"JupyterLab at {launch.cwd}" + (f"; notebooks read parameters from {named}" if named else ""),
+          file=sys.stderr)
+    return subprocess.call(launch.argv, cwd=launch.cwd, env={**os.environ, **launch.env})
+
+
+def _add_lab_command(sub: Any) -> None:
+    p = sub.add_parser("lab", help="JupyterLab at the project root; notebooks read their parameters from a params file")
+    p.add_argument("-f", "--params-file",
+                   help="params file the notebooks read (default: params.yaml, else .sandbox/params.yaml)")
+    p.add_argument("--root", help="folder Lab opens (default: the current folder)")
+    p.add_argument("--port", type=int, help="port for the Lab server (default: Jupyter's choice)")
+    p.set_defaults(func=_cmd_lab)
+
+
 def _version_text() -> str:
     from . import __version__
 
@@ -290,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = rsub.add_parser("repair", help="scan, redact, mark `interrupted` and seal folders a runner left unsealed")
     p.add_argument("folder", help="a run folder, or a reports folder holding run folders")
     p.set_defaults(func=_cmd_report_repair)
+
+    _add_lab_command(sub)
 
     try:
         from .sandbox.cli import add_sandbox_commands

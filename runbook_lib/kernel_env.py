@@ -39,9 +39,10 @@ def isolated_jupyter_env() -> Iterator[None]:
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
-    saved = {k: os.environ.get(k) for k in wanted}
+    saved = {k: os.environ.get(k) for k in (*wanted, "RUNBOOK_PARAMS_FILE")}
     for key, value in wanted.items():
         os.environ.setdefault(key, value)
+    os.environ.pop("RUNBOOK_PARAMS_FILE", None)  # headless kernels take parameters from the runner only
     try:
         yield
     finally:

@@ -224,16 +224,20 @@ class Runbook:
 
         With ``write_back`` (and a mutable namespace) the coerced values replace the raw ones, so the
         kernel holds exactly what ``runbook run`` would inject (``apply = "false"`` becomes False).
+        Started by ``runbook lab -f FILE``, parameters still at their default come from that file
+        (:mod:`runbook_lib.lab_params`).
         Invalid values raise :class:`~runbook_lib.errors.ParameterError` with the runner's message,
         shown in a notebook without a library traceback.
         """
         from .errors import ParameterError
+        from .lab_params import with_params_file
         from .notebooks import find_notebook
         from .params import coerce_parameters, read_declarations
 
         specs = read_declarations(find_notebook(cls.notebook).path)
         try:
-            values = coerce_parameters(specs, namespace, notebook=cls.notebook)
+            values = coerce_parameters(specs, with_params_file(namespace, specs, cls.notebook),
+                                       notebook=cls.notebook)
         except ParameterError as exc:
             raise display.brief_traceback(exc) from None
         if write_back and isinstance(namespace, MutableMapping):
