@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..checks import Check, Severity
 from ..errors import RunbookError
-from ..runbook import Runbook, Section, section
+from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
 from .auth_probe import AuthProbeResult, probe_auth_query
 from .connection import ServerInfo, connection_check
 from .drift import DriftReport, drift_report
@@ -188,6 +188,9 @@ class MigrationRunbook(Runbook):
         report = self.final_report
         title = "10_migration summary"
         if not self.connected:
+            cause = failed_precondition(self.checks, ("db.connection",))
+            if cause is not None:  # the connection check already fails and says what to do
+                return skipped_because(cause, ("migration.summary", title))
             return Section([Check.failed("migration.summary", title, "no connection to the database",
                                          "fix the connection (section 1) and run again",
                                          severity=Severity.CRITICAL)])
