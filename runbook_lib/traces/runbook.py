@@ -17,7 +17,7 @@ import pandas as pd
 from ..checks import Check, Severity
 from ..errors import RunbookError
 from ..runbook import Runbook, Section, section
-from . import data_checks
+from . import dashboard_sections, data_checks
 from .analytics import TraceAnalytics
 from .store import TraceStore, store_from_params
 from .tables import TABLES, Table
@@ -68,8 +68,17 @@ class TraceAnalyticsRunbook(Runbook):
                  price_table: Mapping[str, Any] | None = None, export_dir: str | Path | None = None,
                  agentops_app_url: str | None = None, prem_status: str | None = None,
                  service_name: str | None = None, span_name: str | None = None, tag: str | None = None,
+                 agentops_src: str | Path | None = None, repair_store: bool = False,
+                 agentops_api_url: str | None = None, dashboard_jwt_secret: str | None = None,
+                 dashboard_user_id: str | None = None,
                  now: dt.datetime | None = None, store: TraceStore | None = None) -> None:
         super().__init__()
+        self.price_table = dict(price_table or {})
+        self.agentops_src = agentops_src or None
+        self.repair_store = bool(repair_store)
+        self.agentops_api_url = agentops_api_url or None
+        self.dashboard_jwt_secret = dashboard_jwt_secret or None
+        self.dashboard_user_id = dashboard_user_id or None
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.top_n = int(top_n)
         self.prem_status = prem_status or None
@@ -197,6 +206,64 @@ class TraceAnalyticsRunbook(Runbook):
             assert self.filters is not None
             result.add(data_checks.plan_check(self.prem_status, self.filters, self.figures, self.now))
         return result
+
+    def _served_store(self, cid: str, title: str) -> Section | None:
+        """A skip section when the store is not a ClickHouse server (a dump has no dashboard objects)."""
+        if self.store is None or self.filters is None:
+            return Section([Check.skipped(cid, title, "the trace store or the window is not usable (see above)")])
+        if getattr(self.store, "engine", "") != "clickhouse":
+            return Section([Check.skipped(cid, title, "a dump file has no dashboard objects: point trace_store_url "
+                                                      "at the ClickHouse the AgentOps API reads")])
+        return None
+
+    @section("The store, as the dashboard needs it")
+    def store_readiness(self) -> Section:
+        """The ClickHouse objects the dashboard needs, the price dictionary, and every model string of the
+        window with its price row (or what the dashboard shows without one)."""
+        skip = self._served_store("store.readiness", "trace store readiness")
+        if skip is not None:
+            return skip
+        assert self.filters is not None
+        return dashboard_sections.store_readiness_section(self.store, start=self.filters.start,
+                                                          end=self.filters.end, project_id=self.filters.project_id,
+                                                          repair_follows=self.repair_store)
+
+    @section("Store repair")
+    def store_repair(self) -> Section:
+        """Missing objects from agentops_src and price rows for unpriced model strings (dry run unless
+        repair_store)."""
+        skip = self._served_store("store_repair.plan", "store repair")
+        if skip is not None:
+            return skip
+        assert self.filters is not None
+        return dashboard_sections.store_repair_section(self.store, self.agentops_src, apply=self.repair_store,
+                                                       start=self.filters.start, end=self.filters.end,
+                                                       project_id=self.filters.project_id,
+                                                       user_prices=self.price_table or None)
+
+    @section("The dashboard's own figures")
+    def dashboard_views(self) -> Section:
+        """Project metrics and the trace list by upstream's rules, beside the API's answers when a dashboard
+        session can be had (agentops_api_url, dashboard_jwt_secret, dashboard_user_id)."""
+        cid, title = "dashboard.views", "dashboard views"
+        skip = self._served_store(cid, title)
+        if skip is not None:
+            return skip
+        assert self.filters is not None
+        if not self.filters.project_id:
+            return Section([Check.skipped(cid, title, "set project_id: the dashboard shows one project")])
+        session = None
+        if self.agentops_api_url and self.dashboard_jwt_secret and self.dashboard_user_id:
+            from .dashboard_views import open_dashboard_session
+
+            try:
+                session = open_dashboard_session(self.agentops_api_url, jwt_secret=self.dashboard_jwt_secret,
+                                                 user_id=self.dashboard_user_id)
+            except RunbookError as exc:
+                return Section([Check.from_error("dashboard.session", "dashboard session", exc)])
+        return dashboard_sections.reconciliation_section(
+            self.store, self.filters.project_id, start=self.filters.start, end=self.filters.end,
+            free_plan=(self.prem_status or "").lower() == "free", session=session, now=self.now)
 
     @section("Exports")
     def exports(self) -> Section:

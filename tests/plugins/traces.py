@@ -207,6 +207,10 @@ def http_trace_store(request: pytest.FixtureRequest, trace_data: Any) -> Iterato
     os.environ[env_name] = standin.password
     client = ClickHouseHttpStore(standin.query_url, standin.user, f"env:{env_name}")
     insert_traces(client, trace_data)
+    from runbook_lib.traces import dashboard_objects  # the store as the sandbox's `current` level has it
+
+    for sql in dashboard_objects.create_statements() + dashboard_objects.price_statements():
+        client.execute(sql)
     client.standin = standin  # type: ignore[attr-defined]
     yield client
     client.close()
