@@ -334,9 +334,11 @@ def verdict_line(checks: Sequence[Check], name: str | None = None) -> str:
     verdict = verdict_of(checks)
     counts = ", ".join(f"{len(v)} {k}" for k, v in groups.items() if v) or "no checks"
     failing = sorted({c.id for c in groups["failed"]})
+    warned = sorted({c.id for c in groups["warnings"]})
     prefix = f"{name}: " if name else ""
     return (f"{prefix}verdict {verdict.upper()}: {counts}"
-            + (f"; failing: {', '.join(failing)}" if failing else ""))
+            + (f"; failing: {', '.join(failing)}" if failing else "")
+            + (f"; warnings: {', '.join(warned)}" if warned else ""))
 
 
 def verdict_html(checks: Sequence[Check], name: str | None = None) -> str:
@@ -347,6 +349,8 @@ def verdict_html(checks: Sequence[Check], name: str | None = None) -> str:
     counts = ", ".join(f"{len(v)} {k}" for k, v in groups.items() if v) or "no checks"
     failing = sorted({c.id for c in groups["failed"]})
     ids = (f"; failing: {', '.join(f'<code>{html.escape(i)}</code>' for i in failing)}" if failing else "")
+    warned = sorted({c.id for c in groups["warnings"]})
+    ids += (f"; warnings: {', '.join(f'<code>{html.escape(i)}</code>' for i in warned)}" if warned else "")
     who = f"<b>{html.escape(name)}</b> " if name else ""
     return (f'<p class="runbook-verdict" style="font-size:1.1em;margin:10px 0">{who}'
             f'<span style="background:{colour};color:#fff;font-weight:bold;padding:2px 10px;border-radius:4px">'

@@ -73,7 +73,8 @@ def test_checks_text_and_verdict_put_failures_first() -> None:
               Check.warned("c.meh", "C", "hmm"), Check.errored("d.err", "D", "raised")]
     assert [line.split()[2] for line in checks_text(checks).splitlines()[:4]] == ["d.err:", "b.bad:", "c.meh:",
                                                                                  "a.ok:"]
-    assert verdict_line(checks, "nb") == "nb: verdict FAILED: 2 failed, 1 warnings, 1 passed; failing: b.bad, d.err"
+    assert verdict_line(checks, "nb") == ("nb: verdict FAILED: 2 failed, 1 warnings, 1 passed; failing: b.bad, d.err; "
+                                          "warnings: c.meh")
     assert verdict_line([Check.passed("a", "A")]).startswith("verdict PASSED: 1 passed")
 
 
