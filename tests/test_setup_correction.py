@@ -34,7 +34,8 @@ def seed_configs() -> list[tuple[str, str]]:
 
 
 def fixture_configs() -> list[tuple[str, str]]:
-    configs = [(p.name, p.read_text(encoding="utf-8")) for p in sorted((ROOT / "examples").glob("*.yaml"))]
+    proxy_configs = sorted((ROOT / "examples").glob("litellm_config*.yaml"))
+    configs = [(p.name, p.read_text(encoding="utf-8")) for p in proxy_configs]
     configs += [(f"sandbox:{w}", render_config(w)) for w in WIRINGS]
     return configs + seed_configs()
 
