@@ -27,7 +27,8 @@ import httpx
 
 from ..checks import Check, Severity
 from ..errors import ServiceError
-from ..secrets import SecretRef, redact, remember_secret
+from ..http import make_client, request
+from ..secrets import SecretRef, redact_and_cut_known, remember_secret
 
 __all__ = ["Readback", "ReadbackSpan", "public_bearer", "read_back_trace", "readback_checks", "readback_section"]
 
@@ -109,15 +110,14 @@ def _span(span_id: str, attributes: Mapping[str, Any]) -> ReadbackSpan | None:
     return ReadbackSpan(span_id, request, response, pt, ct, costs, _dec(_attr(attributes, "gen_ai.usage.total_cost")))
 
 
+_SERVICE = "AgentOps API"
+
+
 def public_bearer(api_url: str, api_key: str | SecretRef, *, timeout_s: float = 10.0) -> str:
     """The project's bearer token from ``POST /public/v1/auth/access_token`` (``api_key`` is a secret reference)."""
     key = SecretRef.parse(api_key, name="agentops_api_key").resolve()
-    try:
-        response = httpx.post(api_url.rstrip("/") + "/public/v1/auth/access_token", json={"api_key": key},
-                              timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        raise ServiceError(f"POST /public/v1/auth/access_token failed: {type(exc).__name__}",
-                           hint="check the API URL and that the API is running") from None
+    with make_client(api_url.rstrip("/"), timeout_s=timeout_s) as client:
+        response = request(client, "POST", "/public/v1/auth/access_token", service=_SERVICE, json={"api_key": key})
     if response.status_code != 200 or "bearer" not in response.text:
         raise ServiceError(f"POST /public/v1/auth/access_token answered HTTP {response.status_code}",
                            hint="check the project API key the reference points at",
@@ -128,15 +128,12 @@ def public_bearer(api_url: str, api_key: str | SecretRef, *, timeout_s: float = 
 
 
 def _get(client: httpx.Client, path: str) -> httpx.Response:
-    try:
-        return client.get(path)
-    except httpx.HTTPError as exc:
-        raise ServiceError(f"GET {path} failed: {type(exc).__name__}",
-                           hint="check the API URL and that the API is running") from None
+    """GET within the client's total deadline (transport failures raise ServiceError naming the cause)."""
+    return request(client, "GET", path, service=_SERVICE)
 
 
 def _refused(response: httpx.Response, path: str) -> ServiceError:
-    return ServiceError(f"GET {path} answered HTTP {response.status_code}: {redact(response.text[:200])}",
+    return ServiceError(f"GET {path} answered HTTP {response.status_code}: {redact_and_cut_known(response.text, 200)}",
                         hint="401/403: the session or bearer expired; 500: the store may lack the dashboard's "
                              "objects (run the store readiness checks)", status_code=response.status_code)
 
@@ -149,7 +146,7 @@ def read_back_trace(api_url: str, trace_id: str, *, session: Any = None, bearer:
         raise ServiceError("no way to read the trace back", hint="pass a dashboard session or the project's bearer")
     headers = ({"Cookie": f"session_id={session.cookie}"} if session is not None
                else {"Authorization": f"Bearer {bearer}"})
-    with httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=timeout_s) as client:
+    with make_client(api_url.rstrip("/"), headers=headers, timeout_s=timeout_s) as client:
         if session is not None:
             path = f"/v4/traces/detail/{trace_id}"
             response = _get(client, path)

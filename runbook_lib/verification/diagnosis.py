@@ -10,7 +10,7 @@ from ..clients.agentops import AgentOpsClient, collector_status_error
 from ..clients.litellm import LiteLLMClient
 from ..commands import REPAIR_SCHEMA
 from ..errors import ServiceError
-from ..http import display_url, make_client, transport_error
+from ..http import display_url, make_client, request
 from ..secrets import SecretRef
 from ..wiring import render_wiring_snippet
 from .preflight import handler_status_from_active
@@ -35,14 +35,13 @@ def _probe_collector(exporter_url: str, api_url: str | None, api_key: str | Secr
         headers["Authorization"] = f"Bearer {token.bearer()}"
     try:
         with make_client(timeout_s=timeout_s) as client:
-            response = client.post(exporter_url, content=b"", headers=headers)
+            response = request(client, "POST", exporter_url, service="collector", content=b"", headers=headers)
         out["status_code"] = response.status_code
         err = collector_status_error(response.status_code, exporter_url) if token is not None else None
         if err is not None:
             out["explained"] = err.message
-    except Exception as exc:  # transport failures: described, not raised
-        err = transport_error(exc, exporter_url, service="collector", timeout_s=timeout_s)
-        out["unreachable"] = err.message
+    except ServiceError as exc:  # transport failures and the deadline: described, not raised
+        out["unreachable"] = exc.message
     return out
 
 
@@ -55,8 +54,10 @@ def diagnose(
     agentops_api_url: str | None = None,
     agentops_api_key: str | SecretRef | None = None,
     verification: Sequence[Check] = (),
+    timeout_s: float = 10.0,
 ) -> list[Check]:
-    """Why spans are missing or incomplete, from evidence; a single passed check when nothing is wrong."""
+    """Why spans are missing or incomplete, from evidence; a single passed check when nothing is wrong.
+    Each probe it sends (proxy, API, collector) is bounded by ``timeout_s``."""
     missing = trip.missing
     token_check = next((c for c in verification if c.id == "roundtrip.tokens"), None)
     snippet = render_wiring_snippet(agentops_api_url)
@@ -67,7 +68,7 @@ def diagnose(
     status = pre.handler_status
     if litellm_url and litellm_master_key and pre.logger_kind == "selfhosted":
         try:  # fresh delivery status, after the exporter had its go at these spans
-            with LiteLLMClient(litellm_url, litellm_master_key) as proxy:
+            with LiteLLMClient(litellm_url, litellm_master_key, timeout_s=timeout_s) as proxy:
                 status = handler_status_from_active(proxy.active_callbacks()) or status
         except ServiceError:
             pass
@@ -91,7 +92,8 @@ def diagnose(
                 "replace it with the self-hosted handler:\n" + snippet, severity=Severity.CRITICAL,
                 evidence=evidence))
         elif pre.logger_kind == "selfhosted" and status:
-            findings += _diagnose_handler(status, evidence, agentops_api_url, agentops_api_key, trip)
+            findings += _diagnose_handler(status, evidence, agentops_api_url, agentops_api_key, trip,
+                                          timeout_s=timeout_s)
         elif pre.logger_kind == "otel":
             findings.append(Check.failed(
                 "diagnosis.otel_logger", "Cause: generic OpenTelemetry logger",
@@ -119,13 +121,13 @@ def diagnose(
 
 
 def _diagnose_handler(status: Mapping[str, Any], evidence: dict[str, Any], api_url: str | None,
-                      api_key: str | SecretRef | None, trip: RoundTrip) -> list[Check]:
+                      api_key: str | SecretRef | None, trip: RoundTrip, *, timeout_s: float = 5.0) -> list[Check]:
     problem = str(status.get("last_problem") or "")
     kind = problem.split(":", 1)[0]
     problem_after_send = (status.get("last_problem_at") or 0) >= min(r.started_at for r in trip.requests) - 1
     exporter = status.get("exporter")
     if exporter and kind in ("rejected_401", "unreachable", "http_401", ""):
-        evidence["collector_probe"] = _probe_collector(str(exporter), api_url, api_key)
+        evidence["collector_probe"] = _probe_collector(str(exporter), api_url, api_key, min(timeout_s, 5.0))
     probe = evidence.get("collector_probe") or {}
     if kind == "rejected_401" or probe.get("status_code") == 401:
         return [Check.failed(

@@ -13,6 +13,7 @@ from ..errors import RunbookError, ServiceError
 from ..http import display_url, make_client, raise_for_status, read_json, request
 from ..secrets import SecretRef
 from ..wiring import HANDLER_CLASS_NAME, render_wiring_snippet
+from .deadline import Deadline
 from .results import UNKNOWN_MODEL, Preflight
 
 __all__ = ["classify_logger", "handler_status_from_active", "preflight"]
@@ -78,12 +79,17 @@ def preflight(
     agentops_api_key: str | SecretRef | None = None,
     store: Any = None,
     timeout_s: float = 10.0,
+    deadline: Deadline | None = None,
 ) -> Preflight:
-    """Check the proxy, its logger, the AgentOps token and the trace store; never raises for a failure."""
+    """Check the proxy, its logger, the AgentOps token and the trace store; never raises for a failure.
+
+    Each client's timeout is ``timeout_s`` or what is left of ``deadline``, whichever is shorter; once
+    the deadline has passed, the trace store is not asked (a skip saying so)."""
     result = Preflight()
     key = SecretRef.parse(litellm_master_key, name="litellm_master_key")
     snippet = render_wiring_snippet(agentops_api_url)
-    with LiteLLMClient(litellm_url, key, timeout_s=timeout_s) as proxy:
+    deadline = deadline or Deadline(float("inf"))
+    with LiteLLMClient(litellm_url, key, timeout_s=deadline.timeout(timeout_s)) as proxy:
         try:
             proxy.liveliness()
             result.checks.append(Check.passed("proxy.reachable", "LiteLLM proxy answers",
@@ -95,9 +101,15 @@ def preflight(
         if result.proxy_ok:
             _logger_checks(proxy, result, snippet)
             _model_check(proxy, model, result)
-            result.failing_model = _failing_model(litellm_url, key, timeout_s)
-    result.checks.append(_token_check(agentops_api_url, agentops_api_key, result, timeout_s))
-    result.checks.append(_store_check(store, result))
+            result.failing_model = _failing_model(litellm_url, key, deadline.timeout(timeout_s))
+    result.checks.append(_token_check(agentops_api_url, agentops_api_key, result, deadline.timeout(timeout_s)))
+    if deadline.passed:
+        result.checks.append(Check.skipped(
+            "trace_store.reachable", "The trace store answers",
+            f"deadline_s={deadline.total_s:g} passed before the trace store was asked",
+            evidence={"deadline_s": deadline.total_s}))
+    else:
+        result.checks.append(_store_check(store, result))
     return result
 
 

@@ -10,6 +10,7 @@ from ..checks import Check
 from ..clients.litellm import LiteLLMClient
 from ..errors import ServiceError
 from ..secrets import SecretRef
+from .deadline import Deadline
 from .results import KINDS, UNKNOWN_MODEL, SentRequest
 
 __all__ = ["new_run_id", "requests_check", "send_requests"]
@@ -29,27 +30,40 @@ def send_requests(
     run_id: str | None = None,
     kinds: Sequence[str] = KINDS,
     timeout_s: float = 30.0,
+    deadline: Deadline | None = None,
 ) -> tuple[str, list[SentRequest]]:
-    """Send ``per_kind`` requests of each kind; return the run id and what each request got back."""
+    """Send ``per_kind`` requests of each kind; return the run id and what each request got back.
+
+    Each request's timeout is ``timeout_s`` or what is left of ``deadline``, whichever is shorter.
+    Once the deadline has passed, or the proxy stopped answering (a transport failure), the rest are
+    not sent: each is recorded with the reason."""
     run_id = run_id or new_run_id()
+    deadline = deadline or Deadline(float("inf"))
     sent: list[SentRequest] = []
-    with LiteLLMClient(litellm_url, litellm_master_key, timeout_s=timeout_s) as proxy:
-        for kind in kinds:
-            for index in range(per_kind):
-                tag = f"{run_id}:{kind}:{index}"
-                use_model = (failing_model or UNKNOWN_MODEL) if kind == "failing" else model
-                prompt = f"runbook round-trip check {tag}: answer briefly"
-                started = time.time()
-                try:
+    stopped: str | None = None
+    for kind in kinds:
+        for index in range(per_kind):
+            tag = f"{run_id}:{kind}:{index}"
+            use_model = (failing_model or UNKNOWN_MODEL) if kind == "failing" else model
+            prompt = f"runbook round-trip check {tag}: answer briefly"
+            started = time.time()
+            if stopped is None and deadline.passed:
+                stopped = f"not sent: deadline_s={deadline.total_s:g} had passed"
+            if stopped is not None:
+                sent.append(SentRequest(kind, index, tag, use_model, started, started, None, None, None, stopped))
+                continue
+            try:
+                with LiteLLMClient(litellm_url, litellm_master_key, timeout_s=deadline.timeout(timeout_s)) as proxy:
                     if kind == "stream":
                         res = proxy.chat_stream(use_model, prompt, tags=["runbook-verify", run_id, tag])
                     else:
                         res = proxy.chat(use_model, prompt, tags=["runbook-verify", run_id, tag])
-                    sent.append(SentRequest(kind, index, tag, use_model, started, time.time(), res.status_code,
-                                            res.call_id, res.response_id, res.error))
-                except ServiceError as exc:
-                    sent.append(SentRequest(kind, index, tag, use_model, started, time.time(), None, None, None,
-                                            exc.message))
+                sent.append(SentRequest(kind, index, tag, use_model, started, time.time(), res.status_code,
+                                        res.call_id, res.response_id, res.error))
+            except ServiceError as exc:
+                sent.append(SentRequest(kind, index, tag, use_model, started, time.time(), None, None, None,
+                                        exc.message))
+                stopped = f"not sent: the proxy stopped answering ({tag} failed)"
     return run_id, sent
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from ..checks import Check
 from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
 from .arrival import latency_frame, plot_latency, verify_spans, wait_for_spans
+from .deadline import Deadline
 from .diagnosis import diagnose
 from .preflight import preflight
 from .requests import requests_check, send_requests
@@ -33,6 +34,16 @@ _SKIPPED_CHECKS = {
     "arrival": (("roundtrip.arrival", "Every request's span reached the trace store"),),
     "diagnosis": (("diagnosis", "Diagnosis"),),
 }
+
+
+class _LazyStore:
+    """The runbook's trace store, built on first use (when the preflight reaches it)."""
+
+    def __init__(self, runbook: VerificationRunbook) -> None:
+        self._runbook = runbook
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runbook.trace_store(), name)
 
 
 def _redacted(checks: list[Check]) -> list[Check]:
@@ -64,16 +75,25 @@ class VerificationRunbook(Runbook):
         self.agentops_api_key = agentops_api_key if self.agentops_api_url else None
         self.requests_per_kind = requests_per_kind
         self.deadline_s = deadline_s
-        if store is None:
-            from ..traces.store import ClickHouseHttpStore
-
-            store = ClickHouseHttpStore(trace_store_url, trace_store_user, trace_store_password)
-        self.store = store
+        self._store_params = (trace_store_url, trace_store_user, trace_store_password)
+        self.store = store  # None: built by the preflight, its timeouts from what is left of deadline_s
+        self.deadline = Deadline(deadline_s)
         self.pre: Preflight | None = None
         self.run_id: str | None = None
         self.sent: list[SentRequest] = []
         self.trip: RoundTrip | None = None
         self.verified: list[Check] = []
+
+    def trace_store(self) -> Any:
+        """The trace store client: the ``store`` seam, or one built now whose timeouts are what is left
+        of ``deadline_s`` (so a hanging store cannot hold the notebook past it)."""
+        if self.store is None:
+            from ..traces.store import ClickHouseHttpStore
+
+            url, user, password = self._store_params
+            left = self.deadline.timeout(60.0)
+            self.store = ClickHouseHttpStore(url, user, password, timeout_s=left, connect_timeout_s=min(5.0, left))
+        return self.store
 
     @property
     def proxy_ok(self) -> bool:
@@ -86,10 +106,13 @@ class VerificationRunbook(Runbook):
 
     @section("Preflight")
     def preflight(self) -> Section:
-        """The proxy answers and has a logger built; the AgentOps token works; the trace store answers."""
+        """The proxy answers and has a logger built; the AgentOps token works; the trace store answers.
+
+        ``deadline_s`` starts here and bounds the whole notebook: every later call's timeout is what is left."""
+        self.deadline = Deadline(self.deadline_s)
         self.pre = preflight(self.litellm_url, self.litellm_master_key, self.model,
                              agentops_api_url=self.agentops_api_url, agentops_api_key=self.agentops_api_key,
-                             store=self.store)
+                             store=_LazyStore(self), deadline=self.deadline)
         return Section(_redacted(list(self.pre.checks)))
 
     @section("Tagged requests")
@@ -101,7 +124,8 @@ class VerificationRunbook(Runbook):
         if not self.proxy_ok:
             return Section().note(_NO_PROXY)
         self.run_id, sent = send_requests(self.litellm_url, self.litellm_master_key, self.model,
-                                          per_kind=self.requests_per_kind, failing_model=self.pre.failing_model)
+                                          per_kind=self.requests_per_kind, failing_model=self.pre.failing_model,
+                                          deadline=self.deadline)
         self.sent = list(sent)
         return Section(_redacted([requests_check(self.sent)]), title=f"Requests of run {self.run_id}")
 
@@ -114,7 +138,8 @@ class VerificationRunbook(Runbook):
         self.result("requests")
         if not self.proxy_ok or self.run_id is None:
             return Section().note(_NO_PROXY)
-        self.trip = wait_for_spans(self.store, self.sent, run_id=self.run_id, deadline_s=self.deadline_s)
+        self.trip = wait_for_spans(self.trace_store(), self.sent, run_id=self.run_id,
+                                   deadline_s=self.deadline.remaining())
         self.verified = verify_spans(self.trip, model=self.model, project_id=self.pre.project_id)
         store_down = failed_precondition(self.pre.checks, ("trace_store.reachable",))
         if store_down is not None and self.trip.store_error and not self.trip.spans:
@@ -135,5 +160,6 @@ class VerificationRunbook(Runbook):
             return Section().note(_NO_PROXY)
         findings = diagnose(self.pre, self.trip, litellm_url=self.litellm_url,
                             litellm_master_key=self.litellm_master_key, agentops_api_url=self.agentops_api_url,
-                            agentops_api_key=self.agentops_api_key, verification=self.verified)
+                            agentops_api_key=self.agentops_api_key, verification=self.verified,
+                            timeout_s=self.deadline.timeout(10.0))
         return Section(_redacted(list(findings)))
