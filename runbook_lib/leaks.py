@@ -44,6 +44,8 @@ FRAGMENT_LEN = 10
 #: ... for secrets of at least this many characters (URLs with a scheme excepted: their password is
 #: registered on its own).
 FRAGMENT_FROM = 16
+#: A window with fewer distinct characters (``00000000-0000-``) is ordinary text, not evidence of a cut.
+FRAGMENT_DISTINCT = 5
 JSON_DEPTH = 4
 
 _CREDENTIAL_KEYS = (r"api[_-]?key|apikey|access[_-]?token|auth[_-]?token|id[_-]?token|refresh[_-]?token|token"
@@ -117,11 +119,17 @@ def _base64_cores(value: str) -> set[str]:
     return cores
 
 
-def _fragments(value: str) -> list[str]:
-    """Every window of FRAGMENT_LEN characters, in order (index i starts at character i)."""
+def _fragments(value: str) -> list[tuple[int, str]]:
+    """``(position, window)`` for the windows of FRAGMENT_LEN characters a cut can leave of ``value``.
+
+    Only the secret-bearing part counts: of a JWT its signature (the header and claims are base64 of
+    JSON every token of that issuer shares), and only windows of at least FRAGMENT_DISTINCT distinct
+    characters (runs such as ``00000000-0000-`` stand in any UUID)."""
     if len(value) < FRAGMENT_FROM or "://" in value:
         return []
-    return [value[i:i + FRAGMENT_LEN] for i in range(len(value) - FRAGMENT_LEN + 1)]
+    first = value.rindex(".") + 1 if TOKEN_SHAPES["jwt"].fullmatch(value) else 0
+    return [(i, value[i:i + FRAGMENT_LEN]) for i in range(first, len(value) - FRAGMENT_LEN + 1)
+            if len(set(value[i:i + FRAGMENT_LEN])) >= FRAGMENT_DISTINCT]
 
 
 def _whole_forms(text: str) -> set[str]:
@@ -132,7 +140,7 @@ def _whole_forms(text: str) -> set[str]:
     return forms
 
 
-def _seeds(windows: list[str]) -> set[str]:
+def _seeds(windows: Iterable[str]) -> set[str]:
     """Cheap substring tests, one of which any encoded window contains: a run of at least 8 characters
     no encoding here changes (letters, digits, ``-._~``), else every whole-window encoding."""
     seeds = set()
@@ -161,9 +169,8 @@ def _patterns(secret: str) -> _SecretPatterns:
         secret=secret,
         value=re.compile(_value_pattern(secret)),
         encoded=re.compile("|".join(_value_pattern(c) for c in cores)) if cores else None,
-        fragment_seeds=tuple(sorted(_seeds(windows))),
-        fragments=re.compile("|".join(f"(?P<w{i}>{_value_pattern(w)})" for i, w in enumerate(windows)))
-        if windows else None,
+        fragment_seeds=tuple(sorted(_seeds(w for _, w in windows))),
+        fragments=re.compile("|".join(f"(?P<w{i}>{_value_pattern(w)})" for i, w in windows)) if windows else None,
     )
 
 
@@ -173,7 +180,8 @@ def _step(ch: str, forward: bool) -> re.Pattern[str]:
 
 
 def _grow_fragment(text: str, match: re.Match[str], secret: str) -> tuple[int, int]:
-    """Extend a matched window over the neighbouring characters of the secret, in any encoding."""
+    """Extend a matched window (group ``w<position>``) over the neighbouring characters of the secret,
+    in any encoding."""
     start, end = match.span()
     first = int((match.lastgroup or "w0")[1:])
     last = first + FRAGMENT_LEN

@@ -114,6 +114,22 @@ def test_userinfo_and_credential_query_values_are_secrets_in_any_text(text: str)
     assert pw not in cleaned and hits
 
 
+def test_fragments_are_the_secret_bearing_part_only() -> None:
+    """A cut's fragment is evidence only where the window could not stand elsewhere: the repetitive runs
+    of a UUID and the shared header of every JWT are ordinary text; the signature is the secret."""
+    uuid_key = "00000000-0000-4000-8000-000000000000"
+    other_uuid = "00000000-0000-0000-0000-000000000001"
+    assert redact_text(f"id {other_uuid}", [uuid_key]) == (f"id {other_uuid}", {})
+    header = "eyJhbGciOiJIUzI1NiJ9"
+    known = f"{header}.eyJwcm9qZWN0X2lkIjoicDEifQ.{_secret(extra='-_')}"
+    another = f"{header}.eyJwcm9qZWN0X2lkIjoicDIifQ.c2lnbmF0dXJlLWJ5dGVzLWhlcmU"
+    cleaned, hits = redact_text(f"token: {another}", [known])
+    assert another not in cleaned and hits == {"jwt": 1}
+    cut = known[: len(known) - 5]
+    cleaned, hits = redact_text(f"cut: {cut[-(FRAGMENT_LEN + 3):]}", [known])
+    assert hits == {"secret-fragment": 1} and cut[-FRAGMENT_LEN:] not in cleaned
+
+
 def test_redact_first_then_cut_leaves_no_part_of_a_secret() -> None:
     value = _secret(extra="-_")
     remember_secret(value)
