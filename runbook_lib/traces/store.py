@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import TraceStoreError
-from ..secrets import SecretRef, redact
+from ..secrets import SecretRef, redact, redact_and_cut_known
 from . import schema
 from .schema import quote_string
 
@@ -40,6 +40,7 @@ __all__ = [
     "ChdbFileStore",
     "ChdbSessionStore",
     "ClickHouseHttpStore",
+    "DUMP_REQUIRED_COLUMNS",
     "TraceStore",
     "encode_param",
     "store_from_params",
@@ -266,7 +267,7 @@ class ClickHouseHttpStore(TraceStore):
             err = transport_error(exc, self.url, service="ClickHouse (trace store)", timeout_s=self.timeout_s)
             raise TraceStoreError(err.message, hint=err.hint) from None
         if response.status_code != 200:
-            text = redact(response.text[:600]).strip()
+            text = redact_and_cut_known(response.text[:65536], 600, one_line=False).strip()
             what, fix = _explain_clickhouse(response.status_code, text,
                                             response.headers.get("X-ClickHouse-Exception-Code"))
             first = text.splitlines()[0][:300] if text else ""
@@ -290,7 +291,7 @@ class ClickHouseHttpStore(TraceStore):
             else:
                 df = _read_json_compact_with_types(data)
         except Exception as exc:
-            head = redact(data[:120].decode("utf-8", "replace"))
+            head = redact_and_cut_known(data[:65536].decode("utf-8", "replace"), 120)
             raise TraceStoreError(
                 f"trace store at {self._display_url()} answered with something that is not a "
                 f"{self.result_format} result ({type(exc).__name__}): {head!r}",
@@ -432,6 +433,10 @@ class _ChdbStore(TraceStore):
         self._query(sql, params or {}, "CSV")
 
 
+#: Columns a dump must have (every other otel_traces column may be absent and is read as its default).
+DUMP_REQUIRED_COLUMNS = ("Timestamp", "TraceId", "SpanId", "SpanName", "Duration", "StatusCode", "SpanAttributes",
+                         "ResourceAttributes")
+
 _DUMP_FORMATS = {".parquet": "Parquet", ".pq": "Parquet", ".jsonl": "JSONEachRow", ".ndjson": "JSONEachRow",
                  ".json": "JSONEachRow"}
 
@@ -478,6 +483,7 @@ class ChdbFileStore(_ChdbStore):
         self.table = f"{self.database}.otel_traces"
         self.description = f"dump {self.dump_path} ({self.format}, {len(files)} file{'s' * (len(files) != 1)})"
         self._session = _chdb_session()
+        self._check_columns(files)
         source = self._source_expr(files)
         try:
             self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
@@ -513,6 +519,26 @@ class ChdbFileStore(_ChdbStore):
             raise TraceStoreError(f"dump_path {p} holds no .parquet/.jsonl files",
                                   hint="export otel_traces with SELECT * FROM otel_2.otel_traces FORMAT Parquet")
         return [str(Path(f).resolve()) for f in files]
+
+    def _check_columns(self, files: list[str]) -> None:
+        """Refuse a dump whose files lack the columns the runbooks read (read as-is, such a dump
+        would give every row default values: an empty window instead of an error)."""
+        for f in files:
+            try:
+                described = self._session.query(f"DESCRIBE file({quote_string(f)}, {quote_string(self.format)})",
+                                                "CSV")
+            except Exception as exc:
+                raise _chdb_error(exc, f"cannot read {self.description}") from None
+            names = {line.split(",", 1)[0].strip('"') for line in str(described).splitlines() if line}
+            missing = [c for c in DUMP_REQUIRED_COLUMNS if c not in names]
+            if missing:
+                other = sorted(names - {n for n, _ in schema.COLUMNS})[:8]
+                raise TraceStoreError(
+                    f"cannot read {self.description}: {Path(f).name} is not an otel_traces export: it lacks "
+                    f"{', '.join(missing)}"
+                    + (f" (it has {', '.join(other)})" if other else ""),
+                    hint="export the table itself: SELECT * FROM otel_2.otel_traces FORMAT Parquet "
+                         "(or JSONEachRow)")
 
     def _source_expr(self, files: list[str]) -> str:
         structure = quote_string(dump_structure())
