@@ -6,7 +6,8 @@ A notebook declares parameters in its cell tagged ``parameters`` in papermill's 
     litellm_master_key: "Secret" = "env:LITELLM_MASTER_KEY"  # proxy master key (reference)
     timeout_s: float = 5.0  # per-request timeout in seconds
 
-Types: ``str int float bool list dict Path Url Secret DsnSecret`` and ``Optional[...]`` of any.
+Types: ``str int float bool list dict Path Url Time Secret DsnSecret`` and ``Optional[...]`` of any
+(``Time``: ``now``, a relative ``-24h``/``-7d`` or an ISO time; kept as written, checked before any kernel).
 A non-optional parameter whose default is ``None`` is required. Secret-typed parameters take
 references only (``env:NAME`` / ``file:PATH``).
 """
@@ -25,6 +26,7 @@ import yaml
 from .errors import ParameterError
 from .input_limits import LIMITS, load_bounded_yaml, read_bounded_text, value_size_problem
 from .secrets import REFERENCE_FORMS, SecretRef, is_reference
+from .times import parse_time
 from .url_credentials import refuse_url_credentials
 
 __all__ = [
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 SECRET_TYPES = {"Secret", "DsnSecret"}
-KNOWN_TYPES = {"str", "int", "float", "bool", "list", "dict", "Path", "Url"} | SECRET_TYPES
+KNOWN_TYPES = {"str", "int", "float", "bool", "list", "dict", "Path", "Url", "Time"} | SECRET_TYPES
 _OPTIONAL = re.compile(r"^Optional\[(?P<inner>\w+)\]$")
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -181,6 +183,12 @@ def _coerce(spec: ParamSpec, value: Any) -> Any:
         raise ValueError(f"expected text, got {type(value).__name__} {value!r}")
     if t == "Url":
         return _check_url(refuse_url_credentials(value, name=spec.name))
+    if t == "Time":
+        try:
+            parse_time(value, name=spec.name)
+        except ParameterError as exc:
+            raise ValueError(f"cannot read {value.strip()!r} as a time; {exc.hint}") from None
+        return value.strip()
     return value
 
 

@@ -143,3 +143,24 @@ def test_remedies_give_the_command_to_paste():
                    "verification/diagnosis.py"):
         text = (root / module).read_text()
         assert "apply=True)\"" not in text and "with apply=True" not in text, module
+
+
+# -- times are checked before any kernel -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["yesterday", "-7 days", "2026-13-01", "+1h"])
+def test_a_window_time_that_cannot_be_read_is_refused_before_any_kernel(value, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RUNBOOK_NOTEBOOK_DIR", raising=False)
+    code = main(["run", "30_trace_analytics", "-p", "start", value, "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 3 and "start" in err and "-24h" in err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_time_parameters_keep_what_the_operator_wrote():
+    from runbook_lib.notebooks import find_notebook
+    from runbook_lib.params import coerce_parameters, read_declarations
+
+    specs = read_declarations(find_notebook("30_trace_analytics").path)
+    values = coerce_parameters(specs, {"start": " -30d ", "end": "2026-12-01T00:00:00Z"}, notebook="30_trace_analytics")
+    assert values["start"] == "-30d" and values["end"] == "2026-12-01T00:00:00Z"

@@ -10,6 +10,7 @@ import pytest
 
 from runbook_lib import display
 from runbook_lib.checks import Status
+from runbook_lib.errors import ParameterError
 from runbook_lib.traces.analytics import TraceAnalytics, TraceFilters
 from runbook_lib.traces.costing import price_usage
 from runbook_lib.traces.pricing import Price
@@ -163,8 +164,10 @@ def test_runbook_sections_show_the_registry_tables(make_store, tmp_path):
 
 
 def test_runbook_from_parameters_coerces_and_bad_inputs_become_checks(parquet_dump, tmp_path):
-    rb = TraceAnalyticsRunbook.from_parameters({"dump_path": str(parquet_dump), "start": "yesterday", "top_n": "3"})
-    assert rb.top_n == 3
+    with pytest.raises(ParameterError, match=r"start \(Time\): cannot read 'yesterday'"):
+        TraceAnalyticsRunbook.from_parameters({"dump_path": str(parquet_dump), "start": "yesterday"})
+    assert TraceAnalyticsRunbook.from_parameters({"dump_path": str(parquet_dump), "top_n": "3"}).top_n == 3
+    rb = TraceAnalyticsRunbook(dump_path=str(parquet_dump), start="yesterday")  # built in code, not from the cell
     rb.run_all()
     by_id = {c.id: c for c in rb.checks}
     assert by_id["traces.params"].status == Status.FAIL and "-24h" in by_id["traces.params"].remedy
