@@ -104,3 +104,24 @@ def test_agentops_client_answers_of_the_wrong_shape_are_service_errors(wrong_sha
         assert isinstance(answer, (dict, ServiceError)), answer  # never an AttributeError
         answer, _ = _bounded(lambda: client.public_trace(secrets.token_hex(16)), 2)
         assert isinstance(answer, (dict, ServiceError)), answer
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_a_dripping_trace_store_ends_at_the_total_deadline(drip_server, phase: str) -> None:
+    """The trace store client (20's arrival wait, 30's queries) has the same total deadline as every call."""
+    from runbook_lib.errors import TraceStoreError
+    from runbook_lib.traces.store import ClickHouseHttpStore
+
+    url = drip_server(phase=phase, interval_s=0.4)
+    timeout_s = 1.0 + secrets.randbelow(10) / 10
+    store = ClickHouseHttpStore(url, "default", None, timeout_s=timeout_s)
+
+    def call() -> object:
+        try:
+            return store.query_df("SELECT 1")
+        finally:
+            store.close()
+
+    error, _ = _bounded(call, timeout_s)
+    assert isinstance(error, TraceStoreError), error
+    assert "total deadline hit" in error.message

@@ -190,7 +190,7 @@ def test_missing_database_is_critical(stores):
 def test_unreachable_store_is_one_error_check(tmp_path):
     from runbook_lib.sandbox.processes import free_port
 
-    client = ClickHouseHttpStore(f"http://127.0.0.1:{free_port()}", "default", None, connect_timeout_s=1)
+    client = ClickHouseHttpStore(f"http://127.0.0.1:{free_port()}", "default", None, timeout_s=1)
     try:
         checks = readiness.readiness_checks(client, **WINDOW)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from runbook_lib.errors import ParameterError
 from runbook_lib.runner import run_notebooks
 from runbook_lib.traces.tables import TABLES
 from tests.plugins.traces import TRACE_END, TRACE_START
@@ -74,8 +75,11 @@ def test_notebook_with_an_unreachable_store_fails_with_a_check(closed_port_url, 
 
 
 def test_notebook_with_a_bad_window_fails_with_a_check(parquet_dump, tmp_path):
-    record = run_notebooks([NAME], {"dump_path": str(parquet_dump), "start": "yesterday"},
-                           out_dir=tmp_path / "runs")
+    with pytest.raises(ParameterError, match="start"):  # unreadable: refused before any kernel starts
+        run_notebooks([NAME], {"dump_path": str(parquet_dump), "start": "yesterday"}, out_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    record = run_notebooks([NAME], {"dump_path": str(parquet_dump), "start": "-1d", "end": "-2d"},
+                           out_dir=tmp_path / "runs")  # readable, but the window is empty the wrong way round
     assert record.notebooks[0].error is None and record.exit_code == 1
     check = _checks(record)["traces.params"]
-    assert check["status"] == "fail" and "-24h" in check["remedy"]
+    assert check["status"] == "fail" and "end" in check["summary"]

@@ -128,7 +128,7 @@ def test_closed_port_is_explained_quickly(closed_port_url):
 
 
 def test_hanging_server_times_out(hanging_url):
-    st = ClickHouseHttpStore(hanging_url, "default", None, timeout_s=1, connect_timeout_s=1)
+    st = ClickHouseHttpStore(hanging_url, "default", None, timeout_s=1)
     t0 = time.monotonic()
     with pytest.raises(TraceStoreError) as err:
         st.query_df("SELECT 1")

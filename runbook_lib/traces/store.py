@@ -41,11 +41,14 @@ __all__ = [
     "ChdbSessionStore",
     "ClickHouseHttpStore",
     "DUMP_REQUIRED_COLUMNS",
+    "MAX_RESULT_BYTES",
     "TraceStore",
     "encode_param",
     "store_from_params",
 ]
 
+#: The largest answer a query may return over HTTP (analytics results are aggregates, not dumps).
+MAX_RESULT_BYTES = 1024 * 1024 * 1024
 #: Output formats accepted by :meth:`TraceStore.export`, by file suffix.
 EXPORT_FORMATS = {"parquet": "Parquet", "csv": "CSVWithNames", "jsonl": "JSONEachRow", "json": "JSONEachRow"}
 _PLACEHOLDER = re.compile(r"\{(\w+):")
@@ -204,11 +207,12 @@ class ClickHouseHttpStore(TraceStore):
     """A ClickHouse server (or the sandbox's store) reached over its HTTP interface.
 
     ``password_ref`` is a secret reference (``env:NAME`` / ``file:PATH``), resolved at first use.
-    Every call is bounded by ``timeout_s`` (connect ``connect_timeout_s``).
+    Every call is bounded by one total deadline of ``timeout_s`` (connect, headers and body) and reads at
+    most :data:`MAX_RESULT_BYTES` of answer.
     """
 
     def __init__(self, url: str, user: str | None = "default", password_ref: str | None = None, *,
-                 table: str = schema.QUALIFIED, timeout_s: float = 60.0, connect_timeout_s: float = 5.0,
+                 table: str = schema.QUALIFIED, timeout_s: float = 60.0,
                  result_format: str | None = None) -> None:
         import httpx
 
@@ -225,7 +229,6 @@ class ClickHouseHttpStore(TraceStore):
         self._password_ref = SecretRef.parse(password_ref, name="trace_store_password") if password_ref else None
         self.table = table
         self.timeout_s = timeout_s
-        self.connect_timeout_s = connect_timeout_s
         self.result_format = result_format or ("Parquet" if _have_pyarrow() else "JSONCompactEachRowWithNamesAndTypes")
         self.description = f"ClickHouse HTTP {self._display_url()} table {table}"
         self._client: Any = None
@@ -237,35 +240,36 @@ class ClickHouseHttpStore(TraceStore):
         return display_url(self.url)
 
     def _http(self) -> Any:
-        import httpx
+        from ..http import make_client
 
         with self._lock:
             if self._client is None:
                 headers = {"X-ClickHouse-User": self.user}
                 if self._password_ref is not None:
                     headers["X-ClickHouse-Key"] = self._password_ref.resolve()
-                self._client = httpx.Client(
-                    timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s),
-                    headers=headers, trust_env=False, follow_redirects=False,
-                )
+                self._client = make_client(timeout_s=self.timeout_s, headers=headers)
             return self._client
 
-    def _post(self, sql: str, params: Mapping[str, Any] | None, fmt: str | None, body: bytes = b"") -> bytes:
-        import httpx
+    def _send(self, method: str, url: str, **kwargs: Any) -> Any:
+        """One call under a total deadline of ``timeout_s`` (connect, headers and body: a server that
+        drips its answer is cut off) and a body limit; a transport failure is a TraceStoreError."""
+        from ..errors import ServiceError
+        from ..http import request
 
+        try:
+            return request(self._http(), method, url, service="ClickHouse (trace store)", timeout_s=self.timeout_s,
+                           max_body_bytes=MAX_RESULT_BYTES, **kwargs)
+        except ServiceError as exc:
+            raise TraceStoreError(exc.message, hint=exc.hint) from None
+
+    def _post(self, sql: str, params: Mapping[str, Any] | None, fmt: str | None, body: bytes = b"") -> bytes:
         qs: dict[str, str] = {"query": self.bind_table(sql)}
         if fmt:
             qs["default_format"] = fmt
         if params is not None:
             for name, value in _check_params(sql, params).items():
                 qs[f"param_{name}"] = value
-        try:
-            response = self._http().post(self.url, params=qs, content=body)
-        except httpx.HTTPError as exc:
-            from ..http import transport_error
-
-            err = transport_error(exc, self.url, service="ClickHouse (trace store)", timeout_s=self.timeout_s)
-            raise TraceStoreError(err.message, hint=err.hint) from None
+        response = self._send("POST", self.url, params=qs, content=body)
         if response.status_code != 200:
             text = redact_and_cut_known(response.text[:65536], 600, one_line=False).strip()
             what, fix = _explain_clickhouse(response.status_code, text,
@@ -304,15 +308,7 @@ class ClickHouseHttpStore(TraceStore):
         self._post(sql, params, None, body)
 
     def ping(self) -> None:
-        import httpx
-
-        try:
-            r = self._http().get(self.url.rstrip("/") + "/ping")
-        except httpx.HTTPError as exc:
-            from ..http import transport_error
-
-            err = transport_error(exc, self.url, service="ClickHouse (trace store)", timeout_s=self.timeout_s)
-            raise TraceStoreError(err.message, hint=err.hint) from None
+        r = self._send("GET", self.url.rstrip("/") + "/ping")
         if r.status_code != 200 or not r.text.startswith("Ok"):
             raise TraceStoreError(f"{self._display_url()}/ping answered HTTP {r.status_code}, not 'Ok.'",
                                   hint="point trace_store_url at ClickHouse's HTTP port (8123 by default)")

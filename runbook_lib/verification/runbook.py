@@ -92,7 +92,7 @@ class VerificationRunbook(Runbook):
 
             url, user, password = self._store_params
             left = self.deadline.timeout(60.0)
-            self.store = ClickHouseHttpStore(url, user, password, timeout_s=left, connect_timeout_s=min(5.0, left))
+            self.store = ClickHouseHttpStore(url, user, password, timeout_s=left)
         return self.store
 
     @property
