@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -38,6 +38,7 @@ __all__ = [
     "read_json",
     "request",
     "shape_mismatch",
+    "stream",
     "transport_error",
 ]
 
@@ -241,6 +242,39 @@ def request(
         f"{service} at {display_url(full_url)}: no answer within {budget:g} s",
         hint=f"{service} is slow or unreachable; check it, or raise timeout_s",
     )
+
+
+@contextlib.contextmanager
+def stream(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    service: str,
+    timeout_s: float | None = None,
+    **kwargs: Any,
+) -> Iterator[httpx.Response]:
+    """Send one request and yield its streamed response; the whole exchange (connect, TLS, headers and
+    every chunk the caller reads inside the ``with``) shares one total deadline of ``timeout_s``.
+
+    Transport failures, the deadline included, raise :class:`ServiceError` naming the phase. Not retried.
+    """
+    budget = timeout_s if timeout_s is not None else _client_timeout(client)
+    with _Watchdog(budget) as watchdog:
+        full_url: str | httpx.URL = url
+        try:
+            sent = client.build_request(method, url, timeout=httpx.Timeout(budget),
+                                        extensions={"trace": watchdog.trace}, **kwargs)
+            full_url = sent.url
+            response = client.send(sent, stream=True)
+            try:
+                yield response
+            finally:
+                response.close()
+        except httpx.HTTPError as exc:
+            if watchdog.fired or (isinstance(exc, httpx.TimeoutException) and watchdog.phase in ("tls", "body")):
+                raise _deadline_error(service, full_url, budget, watchdog.phase) from None
+            raise transport_error(exc, full_url, service=service, timeout_s=budget) from None
 
 
 def _client_timeout(client: httpx.Client) -> float:

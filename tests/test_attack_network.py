@@ -125,3 +125,21 @@ def test_a_dripping_trace_store_ends_at_the_total_deadline(drip_server, phase: s
     error, _ = _bounded(call, timeout_s)
     assert isinstance(error, TraceStoreError), error
     assert "total deadline hit" in error.message
+
+
+def test_a_dripping_stream_ends_at_the_total_deadline(drip_server) -> None:
+    """20's streaming requests: a proxy that sends its stream one byte at a time is cut off at timeout_s."""
+    url = drip_server(phase="body", interval_s=0.4)
+    timeout_s = 1.0 + secrets.randbelow(10) / 10
+    client = LiteLLMClient(url, None, timeout_s=timeout_s)
+
+    def call() -> object:
+        try:
+            return client.chat_stream("m", "hi")
+        finally:
+            client.close()
+
+    error, elapsed = _bounded(call, timeout_s)
+    assert isinstance(error, ServiceError), error
+    assert "total deadline hit" in error.message and "body was still arriving" in error.message
+    assert elapsed >= timeout_s * 0.9

@@ -20,7 +20,7 @@ from ..http import (
     raise_for_status,
     read_json,
     request,
-    transport_error,
+    stream,
 )
 from ..secrets import SecretRef, redact_and_cut_known
 
@@ -217,23 +217,20 @@ class LiteLLMClient:
     ) -> ChatResult:
         """POST /chat/completions with ``stream: true``; collects the SSE chunks into one result
         (id from the chunks, usage when the proxy sends a usage chunk, errors sent mid-stream).
-        Each read waits at most ``timeout_s``."""
+        The whole stream, from connect to the last chunk, is within one total deadline of ``timeout_s``."""
         body = self._body(model, messages, metadata, tags, extra)
         body["stream"] = True
         if include_usage:
             body.setdefault("stream_options", {"include_usage": True})
-        url = f"{self.base_url}/chat/completions"
-        try:
-            with self._client.stream("POST", "/chat/completions", json=body, headers=self._auth()) as response:
-                call_id = response.headers.get(CALL_ID_HEADER)
-                headers = {k: v for k, v in response.headers.items() if k.lower().startswith("x-litellm")}
-                if response.status_code >= 400:
-                    response.read()
-                    return ChatResult(response.status_code, None, call_id, error=self._error_text(response),
-                                      streamed=True, headers=headers)
-                return self._collect(response, call_id, headers)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, url, service=SERVICE, timeout_s=self.timeout_s) from None
+        with stream(self._client, "POST", "/chat/completions", service=SERVICE, timeout_s=self.timeout_s,
+                    json=body, headers=self._auth()) as response:
+            call_id = response.headers.get(CALL_ID_HEADER)
+            headers = {k: v for k, v in response.headers.items() if k.lower().startswith("x-litellm")}
+            if response.status_code >= 400:
+                response.read()
+                return ChatResult(response.status_code, None, call_id, error=self._error_text(response),
+                                  streamed=True, headers=headers)
+            return self._collect(response, call_id, headers)
 
     @staticmethod
     def _collect(response: httpx.Response, call_id: str | None, headers: dict[str, str]) -> ChatResult:
