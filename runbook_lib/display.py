@@ -152,8 +152,8 @@ def _fmt_percent(value: Any) -> str:
 def _fmt_time(value: Any) -> str:
     if isinstance(value, str):
         return value
-    if hasattr(value, "to_pydatetime"):
-        value = value.to_pydatetime()
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp: nanoseconds are below what is shown
+        value = value.to_pydatetime(warn=False)
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)

@@ -39,8 +39,10 @@ LONG_REMEDY = ("move the callback from general_settings to litellm_settings.call
     ("ratio", 0.1234, "12.3%"),
     ("percent", 99.95, "100.0%"),
     ("time", pd.Timestamp("2026-12-04 15:00:00", tz="UTC"), "2026-12-04 15:00:00"),
+    ("time", pd.Timestamp("2026-12-04 15:00:00.123456789", tz="UTC"), "2026-12-04 15:00:00.123"),  # no warning
     ("text", "x" * 120, "x" * 120),
 ])
+@pytest.mark.filterwarnings("error")  # a warning would be printed into the report body
 def test_values_are_formatted_by_kind(kind, value, shown) -> None:
     assert format_value(value, kind) == shown
 
