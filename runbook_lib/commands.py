@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-__all__ = ["PARAMS_FILE", "REPAIR_SCHEMA", "run_command"]
+__all__ = ["PARAMS_FILE", "REPAIR_SCHEMA", "REPAIR_STORE", "run_command"]
 
 #: The params file remedies name (the README's and ``runbook params --template``'s file name).
 PARAMS_FILE = "params.yaml"
@@ -34,3 +34,6 @@ def run_command(notebook: str, params_file: str | None = PARAMS_FILE, **paramete
 
 #: The schema repair, as remedies write it.
 REPAIR_SCHEMA = run_command("10_migration", apply=True)
+
+#: The trace store repair (missing dashboard objects from the checkout, price rows), as remedies write it.
+REPAIR_STORE = run_command("30_trace_analytics", agentops_src="path/to/agentops", repair_store=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..checks import Check, Severity, Status
+from ..commands import REPAIR_STORE
 from ..errors import RunbookError
 from . import dashboard_objects as objects
 from .schema import COLUMNS, DATABASE, TABLE
@@ -43,8 +44,7 @@ DASHBOARD_MODEL_EXPRESSION = ("coalesce(nullIf(SpanAttributes['gen_ai.response.m
                               "nullIf(SpanAttributes['gen_ai.request.model'], ''))")
 
 #: What to run when objects or prices are missing.
-REPAIR_REMEDY = ("repair the store from your AgentOps checkout: runbook_lib.traces.store_repair.repair_store(store, "
-                 "agentops_src='<path to your AgentOps checkout>') shows the plan; add apply=True to run it")
+REPAIR_REMEDY = f"repair the store from your AgentOps checkout: {REPAIR_STORE} (without -p repair_store true: the plan)"
 
 _TOKENS = ("toUInt64OrZero(SpanAttributes['gen_ai.usage.prompt_tokens'])",
            "toUInt64OrZero(SpanAttributes['gen_ai.usage.completion_tokens'])")
