@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LAB_VENV ?= .venv-lab
 
-.PHONY: demo test conformance lint bench lab hooks clean
+.PHONY: demo test test-fast conformance lint bench lab hooks clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: $(VENV)/.installed-sandbox
 test: $(VENV)/.installed-sandbox,test,dev
 	$(BIN)/ruff check runbook_lib tests benchmarks
 	$(BIN)/pytest
+
+# The edit-run loop: ruff and every test not marked slow (servers, stacks, kernels) or upstream; `make test` runs all.
+test-fast: $(VENV)/.installed-sandbox,test,dev
+	$(BIN)/ruff check runbook_lib tests benchmarks
+	$(BIN)/pytest -m "not slow and not upstream" -q
 
 # The stand-in and the real AgentOps API side by side (AGENTOPS_SRC=path/to/agentops checkout).
 # Without AGENTOPS_SRC every comparison reports "not run" (and fails under CI=true).

@@ -141,6 +141,17 @@ def test_tokens_are_refreshed_shortly_before_they_expire(fake):
     assert "api_key" not in tokens.claims and tokens.claims["project_id"] == "p1"
 
 
+def test_an_export_after_expiry_carries_a_new_token_without_a_401(fake):
+    now = [time.time()]
+    tokens = w.TokenSource(fake.url + "/v3/auth/token", "key", clock=lambda: now[0])
+    session = w.AuthorizingSession(tokens)
+    assert session.post(fake.url + "/v1/traces", data=b"x").status_code == 200
+    now[0] = tokens.claims["exp"] + 1  # the token's life is over on the handler's clock; no sleep
+    assert session.post(fake.url + "/v1/traces", data=b"x").status_code == 200
+    assert fake.exports == [f"Bearer {fake.tokens_issued[0]}", f"Bearer {fake.tokens_issued[1]}"]
+    assert session.reauth_count == 0 and session.state.delivered == 2
+
+
 def test_a_401_fetches_a_new_token_and_retries_once(fake):
     session = w.AuthorizingSession(w.TokenSource(fake.url + "/v3/auth/token", "key"))
     fake.collector_answers = [401]
@@ -226,6 +237,7 @@ class _Capture(SpanProcessor):
 
 
 @pytest.mark.sandbox
+@pytest.mark.slow  # starts the real LiteLLM proxy
 def test_the_proxy_refuses_to_start_without_an_api_key(tmp_path, egress_trap):
     from runbook_lib.sandbox.litellm_proxy import start_proxy
 
