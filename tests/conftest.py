@@ -35,8 +35,10 @@ for _name, _sub in {
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 # Fixtures that start a process a test waits on (LiteLLM proxy, stand-in API or collector, the sandbox stack, the
-# upstream API's venv). A test that requests one, directly or through another fixture, is ``slow``.
+# upstream API's venv) or builds a fresh AgentOps database from migrations per test. A test that requests one,
+# directly or through another fixture, is ``slow``.
 COSTLY_FIXTURES = frozenset({
+    "agentops_db",
     "start_litellm_proxy",
     "sandbox_stack",
     "start_agentops_api",
@@ -51,6 +53,8 @@ COSTLY_FIXTURES = frozenset({
 # Modules whose tests run notebooks in kernels (papermill/nbclient, the runbook CLI) or start stacks themselves.
 SLOW_MODULES = frozenset({
     "test_attack_reports",
+    "test_attack_secrets",
+    "test_display",
     "test_cli_habits",
     "test_cli_reports",
     "test_kernel_parameters",
