@@ -83,7 +83,7 @@ class Check:
         remedy = " ".join(p for p in ((getattr(exc, "hint", None) or "").strip(), more_remedy.strip()) if p)
         data = dict(evidence or {})
         if hasattr(exc, "status_code"):
-            data = {"status_code": exc.status_code, **data}  # type: ignore[attr-defined]
+            data = {"status_code": exc.status_code, **data}
         return cls(id, title, Status(status), severity=Severity(severity), summary=redact(message),
                    remedy=redact(remedy), evidence=json.loads(redact(json.dumps(data, default=str))))
 

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import RunbookError, UsageError
 
@@ -19,7 +19,7 @@ __all__ = ["main", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 by default; usage errors are 3 here
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 by default; usage errors are 3 here
         self.print_usage(sys.stderr)
         raise UsageError(message, hint=f"see `{self.prog} --help`")
 

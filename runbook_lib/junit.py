@@ -44,8 +44,8 @@ def junit_xml(record: RunRecord) -> str:
                   "failures": sum(c.get("status") == "fail" for c in checks),
                   "errors": sum(c.get("status") == "error" for c in checks) + (1 if nb.error else 0),
                   "skipped": sum(c.get("status") == "skip" for c in checks)}
-        suite = ET.SubElement(suites, "testsuite", name=nb.name, time=f"{nb.duration_s:.3f}",
-                              **{k: str(v) for k, v in counts.items()})
+        suite = ET.SubElement(suites, "testsuite", {"name": nb.name, "time": f"{nb.duration_s:.3f}",
+                                                    **{k: str(v) for k, v in counts.items()}})
         share = nb.duration_s / max(len(checks), 1)
         for check in checks:
             _case(suite, nb.name, check, share)

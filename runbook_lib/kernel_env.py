@@ -46,11 +46,11 @@ def isolated_jupyter_env() -> Iterator[None]:
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
+        for key, old in saved.items():
+            if old is None:
                 os.environ.pop(key, None)
             else:
-                os.environ[key] = value
+                os.environ[key] = old
         with contextlib.suppress(OSError):
             for leftover in Path(runtime).iterdir():
                 leftover.unlink()

@@ -39,7 +39,8 @@ def with_params_file(namespace: Mapping[str, Any], specs: Mapping[str, Any], not
     if path is None:
         return current
     data = load_params_file(path)
-    section = data.get(notebook) if isinstance(data.get(notebook), dict) else {}
+    raw_section = data.get(notebook)
+    section = raw_section if isinstance(raw_section, dict) else {}
     from_file = {**{k: v for k, v in data.items() if k in specs}, **{k: v for k, v in section.items() if k in specs}}
     for name, value in from_file.items():
         if name not in current or _same(current[name], specs[name].default):

@@ -143,7 +143,7 @@ def _whole_forms(text: str) -> set[str]:
 def _seeds(windows: Iterable[str]) -> set[str]:
     """Cheap substring tests, one of which any encoded window contains: a run of at least 8 characters
     no encoding here changes (letters, digits, ``-._~``), else every whole-window encoding."""
-    seeds = set()
+    seeds: set[str] = set()
     for window in windows:
         runs = sorted(re.findall(r"[A-Za-z0-9._~-]+", window), key=len, reverse=True)
         seeds |= {runs[0]} if runs and len(runs[0]) >= 8 else _whole_forms(window)

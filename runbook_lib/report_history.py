@@ -106,7 +106,7 @@ def diff_runs(a: RunRecord, b: RunRecord) -> RunDiff:
     for key in list(dict.fromkeys([*before, *after])):
         old, new = before.get(key, "absent"), after.get(key, "absent")
         if old != new:
-            result.changed.append((key[0], str(key[1]), old, new))
+            result.changed.append((key[0], str(key[1]), str(old), str(new)))
     for notebook in FIGURE_NOTEBOOKS:
         fa, fb = figures_of(a, notebook), figures_of(b, notebook)
         if fa or fb:

@@ -155,11 +155,13 @@ def read_checks(nb: nbformat.NotebookNode | Path) -> list[dict[str, Any]]:
     shown twice) keeps its first place and its latest result. An unreadable notebook file has none."""
     if isinstance(nb, Path):
         try:
-            nb = nbformat.read(nb, as_version=4)
+            node = nbformat.read(nb, as_version=4)
         except Exception:  # a half-written or redacted-to-invalid notebook
             return []
+    else:
+        node = nb
     checks = []
-    for cell in nb.cells:
+    for cell in node.cells:
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             data = out.get("data", {}) if out.get("output_type") in ("display_data", "execute_result") else {}
             checks.extend(data.get(CHECKS_MIME, []))
@@ -206,8 +208,9 @@ def _execute(nb_info: NotebookInfo, values: dict[str, Any], output: Path, *, ind
             extra_arguments=KERNEL_ARGUMENTS, on_cell=on_cell,
         )
     except Exception as exc:  # papermill/nbclient raise many kinds; every one is an execution error
-        if getattr(exc, "ename", None):
-            detail = f"{exc.ename}: {exc.evalue}"
+        ename = getattr(exc, "ename", None)
+        if ename:
+            detail = f"{ename}: {getattr(exc, 'evalue', None)}"
         else:
             lines = str(exc).strip().splitlines()
             detail = f"{type(exc).__name__}: {lines[-1] if lines else ''}"

@@ -65,6 +65,7 @@ def load_private_key(path: str | Path):  # -> Ed25519PrivateKey
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise UsageError(f"signing key {path} may be read by group or others", hint=f"chmod 600 {path}")
     try:
+        key: object  # the two loaders return different unions; only an ed25519 key passes below
         if b"OPENSSH PRIVATE KEY" in data:
             key = serialization.load_ssh_private_key(data, password=None)
         else:
@@ -90,6 +91,7 @@ def load_public_key(path: str | Path):  # -> Ed25519PublicKey
         raise UsageError(f"public key {path} cannot be read ({exc.strerror})",
                          hint="pass the path of the signer's ed25519 public key") from None
     try:
+        key: object  # the two loaders return different unions; only an ed25519 key passes below
         if data.lstrip().startswith(b"ssh-"):
             key = serialization.load_ssh_public_key(data.strip())
         else:

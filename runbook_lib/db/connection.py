@@ -129,9 +129,10 @@ def connect(
         raise DatabaseError(f"the DSN behind {database_url} is not a valid PostgreSQL connection string",
                             hint="use postgresql://USER:PASSWORD@HOST:PORT/DBNAME")
     limits = limits or SessionLimits()
+    keepalives: dict[str, Any] = limits.libpq_keepalives()  # libpq options, passed through psycopg's **kwargs
     try:
         conn = psycopg.connect(dsn, connect_timeout=connect_timeout, autocommit=autocommit,
-                               application_name=application_name, **limits.libpq_keepalives())
+                               application_name=application_name, **keepalives)
     except psycopg.Error as exc:
         message, fix = describe_error(exc, target)
         raise DatabaseError(redact(message), hint=redact(fix)) from None
@@ -157,7 +158,11 @@ SELECT current_setting('server_version'), current_setting('server_version_num'):
 
 def server_info(conn: psycopg.Connection[Any]) -> ServerInfo:
     """Server version, user and database of an open connection."""
-    version, num, superuser, owner, recovery, user, database = conn.execute(_Q_INFO).fetchone()
+    row = conn.execute(_Q_INFO).fetchone()
+    if row is None:
+        raise DatabaseError("the server returned no row for its own version and database",
+                            hint="check that the connection points at a PostgreSQL server")
+    version, num, superuser, owner, recovery, user, database = row
     info = conn.info
     return ServerInfo(
         host=str(info.host), port=str(info.port), database=str(database), user=str(user),

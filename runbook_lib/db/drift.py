@@ -336,7 +336,7 @@ def compare(snap: CatalogSnapshot, expected: ExpectedSchema | None = None
         if finding is None:
             continue
         statuses[obj] = finding.problem
-        if finding.problem == COVERED:
+        if finding.problem == COVERED and obj.table is not None:  # covered objects are parts of a table
             table_version = expected.tables[(obj.schema, obj.table)].version
             if obj.version == table_version:
                 continue
@@ -558,7 +558,7 @@ def _ledger_checks(report_statuses: dict[str, str], ledger: LedgerState, expecte
 
 
 def _file_checks(files: list[MigrationFile], ledger: LedgerState, expected: ExpectedSchema,
-                 already: set[str], path: str) -> list[Check]:
+                 already: set[str | None], path: str) -> list[Check]:
     checks: list[Check] = []
     by_version = {f.version: f for f in files}
     modeled = {m["version"] for m in expected.migrations}

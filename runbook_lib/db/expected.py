@@ -209,7 +209,8 @@ def _parse(data: dict[str, Any]) -> ExpectedSchema:
 def load_expected_schema() -> ExpectedSchema:
     """The packaged expected schema (parsed once per process)."""
     try:
-        text = resources.files("runbook_lib").joinpath("data", "expected_schema.yaml").read_text(encoding="utf-8")
+        packaged = resources.files("runbook_lib").joinpath("data").joinpath("expected_schema.yaml")
+        text = packaged.read_text(encoding="utf-8")
         return _parse(yaml.safe_load(text))
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise ConfigError(f"the packaged expected schema cannot be read ({type(exc).__name__}: {exc})",

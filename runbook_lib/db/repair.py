@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,7 @@ def _table_exists(schema: str, table: str) -> sql.Composed:
 
 
 def _column_exists(schema: str, table: str, column: str, spec: dict[str, Any] | None = None) -> sql.Composed:
-    extra = sql.SQL("")
+    extra: sql.Composable = sql.SQL("")
     if spec is not None:
         extra = sql.SQL(
             " AND pg_catalog.format_type(a.atttypid, a.atttypmod) = {} AND a.attnotnull = {}"
@@ -276,7 +277,7 @@ def _column_sql(col: dict[str, Any]) -> sql.Composed:
     return out
 
 
-def _ident_list(names: list[str]) -> sql.Composed:
+def _ident_list(names: Sequence[str]) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
 

@@ -62,11 +62,12 @@ class MigrationRunbook(Runbook):
         """The bounds every statement of this run runs under (from the two timeout parameters)."""
         return SessionLimits(self.lock_timeout_ms, self.statement_timeout_ms)
 
-    def _drift(self) -> tuple[DriftReport | None, Check | None]:
+    def _drift(self) -> DriftReport | Check:
+        """The drift report, or the failed check saying why the catalog could not be read."""
         try:
-            return drift_report(self.database_url, migrations_dir=self.migrations_dir, limits=self.limits), None
+            return drift_report(self.database_url, migrations_dir=self.migrations_dir, limits=self.limits)
         except RunbookError as exc:
-            return None, Check.from_error("drift.read", "Read the live catalog", exc, severity=Severity.CRITICAL)
+            return Check.from_error("drift.read", "Read the live catalog", exc, severity=Severity.CRITICAL)
 
     def _repair(self, *, apply: bool) -> RepairResult:
         return run_repair(self.database_url, apply=apply, allow_destructive=self.allow_destructive,
@@ -91,10 +92,10 @@ class MigrationRunbook(Runbook):
         """The live catalog against the expected schema, the ledger and (optionally) the checkout."""
         if not self.connected:
             return Section().note(_NO_CONNECTION)
-        self.drift_before, failure = self._drift()
-        if failure is not None:
-            return Section([failure])
-        report = self.drift_before
+        report = self._drift()
+        if isinstance(report, Check):
+            return Section([report])
+        self.drift_before = report
         result = Section().note(f"**Inferred level.** {report.level_sentence}")
         frame = report.to_frame()
         problems = frame[frame["status"] != "pass"]
@@ -160,12 +161,13 @@ class MigrationRunbook(Runbook):
             return Section().note(_NO_CONNECTION)
         result = Section()
         if self.apply and self.drift_before is not None:
-            self.drift_after, failure = self._drift()
-            if failure is not None:
-                result.add(failure)
+            after = self._drift()
+            if isinstance(after, Check):
+                result.add(after)
             else:
-                result.note(f"**Level after the repair.** {self.drift_after.level_sentence}")
-                result.add(*self.drift_after.checks)
+                self.drift_after = after
+                result.note(f"**Level after the repair.** {after.level_sentence}")
+                result.add(*after.checks)
         if self.agentops_api_key:
             self.auth = probe_auth_query(self.database_url, self.agentops_api_key,
                                          set_prem_status=self.set_prem_status, apply=self.apply,

@@ -116,7 +116,7 @@ class AgentOpsSeed:
 
 
 def _sql_file(name: str) -> str:
-    return resources.files(__package__).joinpath("agentops_db", name).read_text(encoding="utf-8")
+    return resources.files(__package__).joinpath("agentops_db").joinpath(name).read_text(encoding="utf-8")
 
 
 def migration_sql(version: str) -> str:
@@ -222,7 +222,8 @@ def build_agentops_db(
     applied: list[str] = []
     try:
         with conn:
-            if conn.execute("SELECT to_regclass('auth.users') IS NOT NULL").fetchone()[0]:
+            exists = conn.execute("SELECT to_regclass('auth.users') IS NOT NULL").fetchone()
+            if exists is not None and exists[0]:
                 raise SandboxError("the database already holds an auth schema",
                                    hint="build into a freshly created, empty database")
             conn.execute(_sql_file("00_supabase_auth.sql"))

@@ -330,7 +330,7 @@ def _status_body(kind: str, code: int, message: str) -> tuple[bytes, str]:
 def make_handler(
     *,
     jwt_secret: str,
-    write_rows: Callable[[list[dict[str, Any]]], None],
+    write_rows: Callable[[list[dict[str, Any]]], object],  # its result is ignored
     resource_defaults: Mapping[str, str] | None = None,
     prices: Prices | None = None,
 ) -> type[BaseHTTPRequestHandler]:

@@ -310,7 +310,8 @@ class PostgresServer:
                 )
             except SandboxError:
                 self._kill(pid)
-            self._wait_gone(pid, 10) or self._kill(pid)
+            if not self._wait_gone(pid, 10):
+                self._kill(pid)
         self._started_here = False
         if remove is None:
             remove = self._temp_base is not None
@@ -362,7 +363,7 @@ class PostgresServer:
     def execute(self, statement: str | object, params: object = None, *, dbname: str = "postgres") -> None:
         """Run one statement as the superuser in ``dbname`` (autocommit)."""
         with self._admin(dbname) as conn:
-            conn.execute(statement, params)  # type: ignore[arg-type]
+            conn.execute(statement, params)
 
     def create_database(self, name: str, *, owner: str | None = None, template: str | None = None) -> str:
         """Create database ``name`` (optionally owned by ``owner``, copied from ``template``)."""
@@ -387,7 +388,8 @@ class PostgresServer:
         """Create a role (a login role that owns nothing unless told); returns its name."""
         from psycopg import sql
 
-        opts = [sql.SQL("LOGIN" if login else "NOLOGIN"), sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER")]
+        opts: list[sql.Composable] = [sql.SQL("LOGIN" if login else "NOLOGIN"),
+                                      sql.SQL("SUPERUSER" if superuser else "NOSUPERUSER")]
         if password is not None:
             remember_secret(password)
             opts.append(sql.SQL("PASSWORD {}").format(sql.Literal(password)))

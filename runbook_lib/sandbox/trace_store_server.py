@@ -542,7 +542,7 @@ def _zstd_codec() -> _Codec:
         from compression import zstd  # Python 3.14+
     except ImportError:
         try:
-            from backports import zstd  # type: ignore[no-redef]
+            from backports import zstd
         except ImportError:
             import zstandard
 

@@ -25,7 +25,7 @@ def correct_config(loaded: LoadedConfig, *, apply: bool = False) -> Correction:
     """Compute the corrected config; with ``apply`` write it as ``<name>.corrected.yaml`` beside
     the original. The original file is never modified."""
     cid, title = "config.corrected", "Corrected config"
-    if not loaded.ok or loaded.path is None:
+    if loaded.doc is None or loaded.path is None:  # not loaded.ok, or no file
         return Correction(Check.skipped(cid, title, "no parsed config file to correct"), "", None)
     corrected = corrected_config(loaded.doc, source_name=loaded.path.name, original_text=loaded.text)
     target_name = corrected_path(loaded.path).name

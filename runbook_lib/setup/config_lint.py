@@ -245,7 +245,7 @@ def _yaml(data: Any) -> str:
 
 def _spaced(text: str) -> str:
     """A blank line before every top-level key but the first."""
-    lines, out = text.splitlines(keepends=True), []
+    lines, out = text.splitlines(keepends=True), list[str]()
     for i, line in enumerate(lines):
         if i and line[:1] not in (" ", "-", "#", "\n", "") and out and out[-1].strip():
             out.append("\n")
@@ -290,7 +290,7 @@ def lint_loaded(
     ``proxy`` is what the running proxy showed about the ``os.environ/`` references (:mod:`.proxy_env`)."""
     if loaded is None:
         return [Check.skipped("config.parse", "config.yaml parses", "litellm_config_path is empty")]
-    if not loaded.ok:
+    if loaded.doc is None:  # not loaded.ok
         return [loaded.check]
     return [loaded.check, *lint_document(loaded.doc, env, path=loaded.path, duplicates=loaded.duplicates,
                                          api_url=api_url, otlp_endpoint=otlp_endpoint, proxy=proxy)]
@@ -480,7 +480,7 @@ def _check_env_refs(doc: Mapping[str, Any], env: Mapping[str, str], proxy: Proxy
         parts.append(f"resolved in the running proxy: {', '.join(in_proxy)}")
     if set_here:
         parts.append(f"set in this environment: {', '.join(set_here)}")
-    if unset_in_proxy:
+    if unset_in_proxy and proxy is not None:  # only a reachable proxy shows a reference unset
         return Check.failed(
             cid, title, f"the running proxy at {proxy.url} has no value for {', '.join(unset_in_proxy)}: it silently"
             " replaces an unset os.environ/ reference with None (no warning)"

@@ -146,7 +146,7 @@ def corrected_text(original_text: str | None = None, *, doc: Mapping[str, Any] |
 def _blocks_apart(text: str) -> str:
     """A blank line before each top-level key that directly follows an indented line (a removed key
     can take the blank line that separated two blocks with it)."""
-    lines, out = text.splitlines(keepends=True), []
+    lines, out = text.splitlines(keepends=True), list[str]()
     for line in lines:
         top_level_key = line[:1] not in (" ", "-", "#", "\n", "")
         if top_level_key and out and out[-1].startswith((" ", "-")):

@@ -46,7 +46,7 @@ class SetupRunbook(Runbook):
         """Lint the config: callback placement, no-effect keys, unset references, the built-in callback."""
         self.loaded = load_config(self.litellm_config_path) if self.litellm_config_path else None
         proxy = None
-        if self.loaded is not None and self.loaded.ok:
+        if self.loaded is not None and self.loaded.doc is not None:  # loaded.ok
             paths = [p for p, _, _ in env_references(self.loaded.doc)]
             proxy = proxy_view(self.litellm_url, self.litellm_master_key, self.loaded.doc, paths,
                                timeout_s=self.timeout_s) if paths else None

@@ -16,6 +16,7 @@ Nothing here holds upstream SQL: every statement comes from the user's checkout 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -116,7 +117,7 @@ class AppliedStatement:
     sql: str
 
 
-def migration_files(checkout: str | Path) -> list[Path]:
+def migration_files(checkout: str | os.PathLike[str]) -> list[Path]:
     """The ``*.sql`` files of ``<checkout>/app/clickhouse/migrations``, in name order (0000, 0001, …)."""
     folder = Path(checkout) / MIGRATIONS_DIR
     if not folder.is_dir():
@@ -251,7 +252,7 @@ def classify(sql: str) -> tuple[str, str, str | None, bool]:
     return "other", "", None, False
 
 
-def read_plan(checkout: str | Path) -> MigrationPlan:
+def read_plan(checkout: str | os.PathLike[str]) -> MigrationPlan:
     """Every statement of the checkout's ClickHouse migrations, in order, with what each touches."""
     files = migration_files(checkout)
     statements: list[Statement] = []

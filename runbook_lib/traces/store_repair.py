@@ -225,7 +225,7 @@ def repair_store(store: Any, agentops_src: str | Path | None, *, apply: bool = F
                  database: str = DATABASE) -> StoreRepairResult:
     """Plan (and with ``apply=True`` run and verify) the store repair; never raises for expected failures."""
     mode = "apply" if apply else "dry_run"
-    window = {"start": start, "end": end, "days": days, "project_id": project_id, "database": database}
+    window: dict[str, Any] = {"start": start, "end": end, "days": days, "project_id": project_id, "database": database}
     before = readiness.inspect_store(store, **window)
     lacking = before.missing + ([] if before.table_exists else [f"{database}.{TABLE}"])
     if not agentops_src and lacking and not apply:

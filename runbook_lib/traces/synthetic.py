@@ -122,12 +122,12 @@ def _map_column(n: int, entries: list[tuple[str, np.ndarray, pa.Array]]) -> pa.A
         keys.append(np.full(len(idx), k, dtype=np.int32))
         values.append(vals)
     row = np.concatenate(rows)
-    key = np.concatenate(keys)
-    order = np.lexsort((key, row))
+    key_index = np.concatenate(keys)
+    order = np.lexsort((key_index, row))
     counts = np.bincount(row, minlength=n)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
-    key_arr = pa.array([e[0] for e in entries], type=pa.string()).take(pa.array(key[order]))
+    key_arr = pa.array([e[0] for e in entries], type=pa.string()).take(pa.array(key_index[order]))
     val_arr = pa.concat_arrays([v.cast(pa.string()) for v in values]).take(pa.array(order))
     return pa.MapArray.from_arrays(pa.array(offsets), key_arr, val_arr)
 
@@ -392,7 +392,7 @@ def _json_lines(table: pa.Table, batch_rows: int = 65536) -> Iterator[str]:
     import pyarrow as pa
 
     for batch in table.to_batches(batch_rows):
-        cols = {}
+        cols: dict[str, list[Any]] = {}
         for name in batch.schema.names:
             col = batch.column(name)
             if name == "Timestamp":
@@ -404,7 +404,7 @@ def _json_lines(table: pa.Table, batch_rows: int = 65536) -> Iterator[str]:
                 cols[name] = col.to_pylist()
         lines = []
         for i in range(batch.num_rows):
-            row = {}
+            row: dict[str, Any] = {}
             for name, values in cols.items():
                 v = values[i]
                 if name in ("ResourceAttributes", "SpanAttributes"):

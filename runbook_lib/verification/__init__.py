@@ -89,4 +89,5 @@ def run_verification(
                              agentops_api_key=agentops_api_key,
                              requests_per_kind=requests_per_kind, deadline_s=deadline_s, store=store)
     rb.run_all()
+    assert rb.pre is not None, "run_all ran the preflight section, which always sets it"
     return Verification(rb.pre, rb.trip, rb.checks)

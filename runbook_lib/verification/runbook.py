@@ -10,6 +10,7 @@ from typing import Any
 
 from ..checks import Check
 from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
+from ..secrets import SecretRef
 from .arrival import latency_frame, plot_latency, verify_spans, wait_for_spans
 from .deadline import Deadline
 from .diagnosis import diagnose
@@ -61,8 +62,9 @@ class VerificationRunbook(Runbook):
     notebook = "20_callback_verification"
 
     def __init__(self, *, litellm_url: str = "http://127.0.0.1:4000",
-                 litellm_master_key: str = "env:LITELLM_MASTER_KEY", model: str = "fake-gpt",
-                 agentops_api_url: str | None = None, agentops_api_key: str | None = "env:AGENTOPS_API_KEY",
+                 litellm_master_key: str | SecretRef = "env:LITELLM_MASTER_KEY", model: str = "fake-gpt",
+                 agentops_api_url: str | None = None,
+                 agentops_api_key: str | SecretRef | None = "env:AGENTOPS_API_KEY",
                  trace_store_url: str = "http://127.0.0.1:8123", trace_store_user: str = "default",
                  trace_store_password: str | None = None, requests_per_kind: int = 2, deadline_s: float = 30.0,
                  store: Any = None) -> None:
@@ -121,10 +123,11 @@ class VerificationRunbook(Runbook):
         self.result("preflight")
         if (blocked := self._blocked("requests")) is not None:
             return blocked
-        if not self.proxy_ok:
+        pre = self.pre
+        if pre is None or not pre.proxy_ok:  # as self.proxy_ok, spelled out so the type narrows
             return Section().note(_NO_PROXY)
         self.run_id, sent = send_requests(self.litellm_url, self.litellm_master_key, self.model,
-                                          per_kind=self.requests_per_kind, failing_model=self.pre.failing_model,
+                                          per_kind=self.requests_per_kind, failing_model=pre.failing_model,
                                           deadline=self.deadline)
         self.sent = list(sent)
         return Section(_redacted([requests_check(self.sent)]), title=f"Requests of run {self.run_id}")
@@ -136,12 +139,13 @@ class VerificationRunbook(Runbook):
         if (blocked := self._blocked("arrival")) is not None:
             return blocked
         self.result("requests")
-        if not self.proxy_ok or self.run_id is None:
+        pre = self.pre
+        if pre is None or not pre.proxy_ok or self.run_id is None:
             return Section().note(_NO_PROXY)
         self.trip = wait_for_spans(self.trace_store(), self.sent, run_id=self.run_id,
                                    deadline_s=self.deadline.remaining())
-        self.verified = verify_spans(self.trip, model=self.model, project_id=self.pre.project_id)
-        store_down = failed_precondition(self.pre.checks, ("trace_store.reachable",))
+        self.verified = verify_spans(self.trip, model=self.model, project_id=pre.project_id)
+        store_down = failed_precondition(pre.checks, ("trace_store.reachable",))
         if store_down is not None and self.trip.store_error and not self.trip.spans:
             # no store query ever answered: whether the spans arrived is unknown, not a failure
             self.verified = skipped_because(store_down, *_SKIPPED_CHECKS["arrival"]).checks
@@ -156,7 +160,7 @@ class VerificationRunbook(Runbook):
         if (blocked := self._blocked("diagnosis")) is not None:
             return blocked
         self.result("arrival")
-        if self.trip is None:
+        if self.trip is None or self.pre is None:  # a trip exists only after a preflight
             return Section().note(_NO_PROXY)
         findings = diagnose(self.pre, self.trip, litellm_url=self.litellm_url,
                             litellm_master_key=self.litellm_master_key, agentops_api_url=self.agentops_api_url,

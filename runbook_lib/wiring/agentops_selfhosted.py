@@ -83,6 +83,9 @@ CLOUD_DOMAINS = ("agentops.ai", "agentops.cloud")
 AUTH_PATH = "/v3/auth/token"
 TRACES_PATH = "/v1/traces"
 _AUTH_RETRY_PAUSE_S = 2.0
+# requests.Session.request's parameters after method and url, in order: positional arguments get their names
+_SESSION_REQUEST_ARGS = ("params", "data", "headers", "cookies", "files", "auth", "timeout", "allow_redirects",
+                         "proxies", "hooks", "stream", "verify", "cert", "json")
 
 
 class WiringError(RuntimeError):
@@ -338,16 +341,19 @@ class AuthorizingSession(requests.Session):
         self.state = DeliveryState()
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if len(args) > len(_SESSION_REQUEST_ARGS):
+            raise TypeError(f"request() takes at most {2 + len(_SESSION_REQUEST_ARGS)} positional arguments")
+        kwargs.update(zip(_SESSION_REQUEST_ARGS, args, strict=False))  # a positional headers dict merges too
         headers = dict(kwargs.pop("headers", None) or {})
         token = self._bearer()
         headers["Authorization"] = f"Bearer {token}"
-        response = self._send(method, url, headers, args, kwargs)
+        response = self._send(method, url, headers, kwargs)
         if response.status_code == 401:
             response.close()
             self._tokens.invalidate(token)
             self.reauth_count += 1
             headers["Authorization"] = f"Bearer {self._bearer()}"
-            response = self._send(method, url, headers, args, kwargs)
+            response = self._send(method, url, headers, kwargs)
             if response.status_code == 401:
                 logger.warning(
                     "agentops_selfhosted: the collector at %s refused a freshly issued token (401); the API "
@@ -362,9 +368,9 @@ class AuthorizingSession(requests.Session):
                                f"{response.status_code}")
         return response
 
-    def _send(self, method: str, url: str, headers: dict[str, str], args: Any, kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]) -> requests.Response:
         try:
-            return super().request(method, url, *args, headers=headers, **kwargs)
+            return super().request(method, url, headers=headers, **kwargs)
         except requests.RequestException as exc:
             self.state.problem("unreachable", f"cannot reach the collector at {_shown(url)} "
                                f"({exc.__class__.__name__})")

@@ -114,7 +114,12 @@ def dashboard_router(settings: ApiSettings, projects: ProjectStore, store: Trace
 
     def lazy(fn: Callable[[], set[str]]) -> Callable[[], set[str]]:
         memo: list[set[str]] = []
-        return lambda: memo[0] if memo else (memo.append(fn()) or memo[0])
+
+        def once() -> set[str]:
+            if not memo:
+                memo.append(fn())
+            return memo[0]
+        return once
 
     @router.get("/traces/list/{project_id}")
     def trace_list(project_id: str, session: SessionDep, start_time_: StartTime = None, end_time_: EndTime = None,
