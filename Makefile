@@ -20,6 +20,7 @@ demo: $(VENV)/.installed-sandbox
 
 test: $(VENV)/.installed-sandbox,test,dev
 	$(BIN)/ruff check runbook_lib tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 # The edit-run loop: ruff and every test not marked slow (servers, stacks, kernels) or upstream; `make test` runs all.
@@ -35,6 +36,7 @@ conformance: $(VENV)/.installed-sandbox,test,dev
 
 lint: $(VENV)/.installed-sandbox,test,dev
 	$(BIN)/ruff check runbook_lib tests benchmarks
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed-sandbox,test,dev
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
