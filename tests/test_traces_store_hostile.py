@@ -17,18 +17,13 @@ from runbook_lib.errors import TraceStoreError
 from runbook_lib.secrets import remember_secret
 from runbook_lib.traces import schema
 from runbook_lib.traces.store import DUMP_REQUIRED_COLUMNS, ChdbFileStore, ClickHouseHttpStore
-from tests.plugins.attackers import AttackServer
+from tests.plugins.attackers import AttackServer, read_request
 
 
 def _serve_once(status: str, body: bytes) -> AttackServer:
     def handler(conn: socket.socket, stopping: threading.Event) -> None:
-        conn.settimeout(5)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            data += chunk
+        if b"\r\n\r\n" not in read_request(conn):
+            return
         conn.sendall(f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nConnection: close\r\n"
                      f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from runbook_lib.verification.runbook import VerificationRunbook
-from tests.plugins.attackers import AttackServer
+from tests.plugins.attackers import AttackServer, read_request
 
 SLACK_S = 6.0
 
@@ -48,13 +48,9 @@ def half_alive_proxy() -> Iterator[tuple[str, str, list[str]]]:
     }
 
     def handler(conn: socket.socket, stopping: threading.Event) -> None:
-        conn.settimeout(5)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            head += chunk
+        head = read_request(conn)
+        if b"\r\n\r\n" not in head:
+            return
         method, target = head.split(b" ", 2)[:2]
         path = target.decode().split("?", 1)[0]
         if method == b"GET" and path in answers:

@@ -26,6 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ..wiring import CALLBACK_REFERENCE
+from .config_lint import _as_list
 
 __all__ = ["MASTER_KEY_REFERENCE", "corrected_callbacks", "corrected_document", "corrected_text", "round_trip_yaml"]
 
@@ -44,16 +45,6 @@ def round_trip_yaml() -> YAML:
     rt.width = 4096
     rt.indent(mapping=2, sequence=4, offset=2)
     return rt
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [str(v) for v in value if v is not None]
-    return [str(value)]
 
 
 def _merge(target: list[str], extra: list[str]) -> list[str]:

@@ -67,7 +67,8 @@ class AttackServer:
                 conn.shutdown(socket.SHUT_RDWR)
 
 
-def _read_request(conn: socket.socket) -> bytes:
+def read_request(conn: socket.socket) -> bytes:
+    """The request head (up to the blank line), or what came before the client closed."""
     conn.settimeout(5)
     data = b""
     while b"\r\n\r\n" not in data:
@@ -94,7 +95,7 @@ def drip_server() -> Iterator[Callable[..., str]]:
         head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
 
         def handler(conn: socket.socket, stopping: threading.Event) -> None:
-            _read_request(conn)
+            read_request(conn)
             if phase == "headers":
                 _drip(conn, head + body, interval_s, stopping)
             else:
@@ -113,7 +114,7 @@ def drip_server() -> Iterator[Callable[..., str]]:
 @pytest.fixture
 def flood_server() -> Iterator[str]:
     def handler(conn: socket.socket, stopping: threading.Event) -> None:
-        _read_request(conn)
+        read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         chunk = b"[" + b"0," * 32767 + b"0]"
         framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
@@ -128,7 +129,7 @@ def flood_server() -> Iterator[str]:
 @pytest.fixture
 def wrong_shape_server() -> Iterator[str]:
     def handler(conn: socket.socket, stopping: threading.Event) -> None:
-        while _read_request(conn):
+        while read_request(conn):
             body = json.dumps({"data": "models are elsewhere", "status": ["ok"], "version": {"x": 1}}).encode()
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
