@@ -3,9 +3,9 @@
 The stand-in and the upstream API run side by side over the same PostgreSQL database and the same trace
 store, so ids, rows and figures are the same on both; what can still differ legitimately is time: a JWT
 issued a second later has another ``exp``, hence another signature and ``expires_at``. :func:`normalise`
-replaces every JWT by its header and claims (``exp``/``iat`` rounded to a window) and every
-pydantic-version-specific URL by its path, then :func:`differences` lists what remains, as
-``path: stand-in value != upstream value`` lines.
+replaces every JWT by its header and claims and every pydantic-version-specific URL by its path, then
+:func:`differences` lists what remains, as ``path: stand-in value != upstream value`` lines; times
+(``exp``, ``iat``, ``nbf``, ``expires_at``) count as equal within :data:`TIME_SLACK_S` seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ _JWT = re.compile(r"^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}$")
 _PYDANTIC_URL = re.compile(r"^https://errors\.pydantic\.dev/[0-9.]+/")
 #: ``exp``/``iat`` and ISO times may differ by the seconds between the two requests.
 TIME_SLACK_S = 10
+TIME_KEYS = frozenset({"exp", "iat", "nbf", "expires_at"})
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,6 @@ def send_both(standin: str, upstream: str, method: str, path: str, **kwargs: Any
 def _jwt_view(token: str) -> dict[str, Any]:
     header = jwt.get_unverified_header(token)
     claims = jwt.decode(token, options={"verify_signature": False})
-    for key in ("exp", "iat", "nbf"):
-        if isinstance(claims.get(key), int | float):
-            claims[key] = int(claims[key]) // TIME_SLACK_S
     return {"jwt.header": header, "jwt.claims": claims, "jwt.claim_order": list(claims)}
 
 
@@ -85,7 +83,7 @@ def _normalise_field(key: str, value: Any) -> Any:
         from datetime import datetime
 
         try:
-            return int(datetime.fromisoformat(value).timestamp()) // TIME_SLACK_S
+            return datetime.fromisoformat(value).timestamp()
         except ValueError:
             return value
     return normalise(value)
@@ -105,6 +103,10 @@ def differences(standin: Answer, upstream: Answer) -> list[str]:
 
 
 def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
+    if path.rsplit(".", 1)[-1] in TIME_KEYS and all(isinstance(v, int | float) for v in (a, b)):
+        if abs(a - b) > TIME_SLACK_S:
+            out.append(f"{path}: {a} != {b} (more than {TIME_SLACK_S} s apart)")
+        return
     if isinstance(a, dict) and isinstance(b, dict):
         if list(a) != list(b) and set(a) == set(b):
             out.append(f"{path}: key order {list(a)} != {list(b)}")
