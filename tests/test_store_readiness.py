@@ -55,13 +55,6 @@ def _rows() -> list[dict]:
     return rows
 
 
-def _client(store, tmp: Path) -> ClickHouseHttpStore:
-    pw = tmp / f"pw-{store.pid}"
-    pw.write_text(store.password)
-    pw.chmod(0o600)
-    return ClickHouseHttpStore(store.query_url, store.user, f"file:{pw}")
-
-
 def _state(store, tmp: Path) -> dict:
     pw = tmp / f"state-pw-{store.pid}"
     pw.write_text(store.password)
@@ -77,7 +70,7 @@ def stores(start_trace_store, tmp_path_factory):
     for level in ("bare", "current"):
         store = start_trace_store()
         stack.provision_store(_state(store, tmp), level)
-        client = _client(store, tmp)
+        client = store.client()
         insert_traces(client, span_rows_table(_rows()))
         out[level] = client
     yield out

@@ -129,10 +129,6 @@ def _state_for(store, tmp_path: Path) -> dict:
             "secret_files": {"store_password": str(_password_file(tmp_path, store.password))}}
 
 
-def _client(store) -> ClickHouseHttpStore:
-    return ClickHouseHttpStore(store.query_url, store.user, f"file:{_password_file(store.data_dir, store.password)}")
-
-
 def _rows(client: ClickHouseHttpStore, sql: str) -> list[tuple]:
     return [tuple(r) for r in client.query_df(sql).itertuples(index=False)]
 
@@ -150,7 +146,7 @@ def test_checkout_migrations_on_a_bare_store_create_every_object(agentops_src, s
     store = start_trace_store(create_schema=False)
     state = _state_for(store, tmp_path)
     created = stack.provision_store(state, "current", src=agentops_src)
-    client = _client(store)
+    client = store.client()
     try:
         plan = mig.read_plan(agentops_src)
         assert created == plan.created()
@@ -199,7 +195,7 @@ def test_checkout_migrations_on_a_bare_store_create_every_object(agentops_src, s
 def test_bare_level_in_real_mode_is_only_the_checkouts_otel_traces(agentops_src, start_trace_store, tmp_path):
     store = start_trace_store(create_schema=False)
     assert stack.provision_store(_state_for(store, tmp_path), "bare", src=agentops_src) == [schema.QUALIFIED]
-    client = _client(store)
+    client = store.client()
     try:
         assert _objects(client) == {schema.QUALIFIED}
         columns = [n for (n,) in _rows(client, "SELECT name FROM system.columns WHERE database = 'otel_2' "
@@ -212,7 +208,7 @@ def test_bare_level_in_real_mode_is_only_the_checkouts_otel_traces(agentops_src,
 def test_bare_level_in_standin_mode_is_only_otel_traces(start_trace_store, tmp_path):
     store = start_trace_store()
     assert stack.provision_store(_state_for(store, tmp_path), "bare") == [schema.QUALIFIED]
-    client = _client(store)
+    client = store.client()
     try:
         assert _objects(client) == {schema.QUALIFIED}
     finally:
@@ -228,7 +224,7 @@ def test_standin_ddl_matches_the_checkout_on_the_same_prices(agentops_src, start
             dash.PriceRow("perplexity/sonar", 0.0001, 0.0004), dash.PriceRow("perplexity/sonar-pro", 0.0005, 0.0015)]
     ours = start_trace_store()
     theirs = start_trace_store(create_schema=False)
-    a, b = _client(ours), _client(theirs)
+    a, b = ours.client(), theirs.client()
     try:
         for sql in dash.create_statements(schema.DATABASE) + dash.price_statements(schema.DATABASE, rows):
             a.execute(sql)

@@ -58,6 +58,14 @@ class StandinStore:
     user: str
     password: str
 
+    def client(self) -> Any:
+        """A :class:`~runbook_lib.traces.store.ClickHouseHttpStore` on this store, its password behind a
+        private ``file:`` reference (as an operator passes it)."""
+        from runbook_lib.traces.store import ClickHouseHttpStore
+
+        password_file = _private_file(self.data_dir.with_name(self.data_dir.name + ".client-pw"), self.password)
+        return ClickHouseHttpStore(self.query_url, self.user, f"file:{password_file}")
+
     def query(self, sql: str, params: dict[str, str] | None = None, *, fmt: str = "TabSeparated") -> str:
         """Run a query over HTTP like a ClickHouse client; raises on a non-200 answer."""
         response = httpx.post(self.query_url + "/", content=sql.encode(), auth=(self.user, self.password),
