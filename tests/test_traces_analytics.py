@@ -273,13 +273,28 @@ def test_headline_agrees_with_the_tables(analytics, truth):
     assert row["total_tokens"] == truth["total"].sum()
 
 
-def test_default_price_table_matches_dated_and_prefixed_names(dump_store, truth):
+def test_default_prices_come_from_litellms_bundled_map(dump_store, truth):
+    from runbook_lib.traces.dashboard_objects import litellm_price_map, litellm_version
+
+    litellm_map = litellm_price_map()
     a = TraceAnalytics(dump_store, TraceFilters.from_params(TRACE_START, TRACE_END))
     used = a.price_table_used().set_index("model")
+    for model in ("gpt-4o-mini-2024-07-18", "o3-mini-2025-01-31"):
+        assert used.loc[model, "price_key"] == model  # LiteLLM prices the dated names themselves
+        assert used.loc[model, "input_usd_per_1m"] == pytest.approx(
+            litellm_map[model]["input_cost_per_token"] * 1e6, rel=1e-9)
+        assert used.loc[model, "source"] == f"litellm {litellm_version()}"
+    assert pd.isna(used.loc["acme-llm-7b", "price_key"])  # in no source: left unpriced, not guessed
+
+
+def test_users_price_table_wins_over_the_kept_source(dump_store):
+    mine = {"gpt-4o-mini": {"input": 7.0, "output": 9.0}}
+    a = TraceAnalytics(dump_store, TraceFilters.from_params(TRACE_START, TRACE_END), price_table=mine)
+    used = a.price_table_used().set_index("model")
     assert used.loc["gpt-4o-mini-2024-07-18", "price_key"] == "gpt-4o-mini"
-    assert used.loc["claude-3-5-sonnet-20241022", "price_key"] == "claude-3-5-sonnet"
-    assert used.loc["o3-mini-2025-01-31", "input_usd_per_1m"] == 1.10
-    assert pd.isna(used.loc["acme-llm-7b", "price_key"])
+    assert used.loc["gpt-4o-mini-2024-07-18", "input_usd_per_1m"] == 7.0
+    assert used.loc["gpt-4o-mini-2024-07-18", "source"] == "your table"
+    assert used.loc["o3-mini-2025-01-31", "source"].startswith("litellm ")  # the rest still priced
 
 
 # --------------------------------------------------------------------------- filters

@@ -1,49 +1,26 @@
 """Token prices for computing the cost of spans that carry no stored cost.
 
-A price table maps a model name to USD per one million tokens::
+A user's price table maps a model name to USD per one million tokens::
 
     {"gpt-4o-mini": {"input": 0.15, "output": 0.60}, ...}
 
 Model strings seen in spans (``gen_ai.response.model`` / ``gen_ai.request.model``) are matched to
 a table key exactly, then case-insensitively, then with a provider prefix (``openai/``) and a release
-suffix (``-2024-07-18``, ``-20241022``, ``-latest``) removed. Prices change: pass your own table.
+suffix (``-2024-07-18``, ``-20241022``, ``-latest``) removed. The user's table wins; a model it does not
+price is looked up in a kept source (:func:`kept_source_lookup`: LiteLLM's bundled price map, else
+tokencost's), so there is no hand-written default table to go stale.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ParameterError
+from ..errors import ConfigError, ParameterError
 
-__all__ = ["DEFAULT_PRICES", "PRICES_AS_OF", "Price", "normalise_price_table", "resolve_price", "resolve_prices"]
-
-#: When the default prices were taken from the providers' public price lists.
-PRICES_AS_OF = "2025-06"
-
-#: USD per 1M tokens (input = prompt, output = completion) for common models.
-DEFAULT_PRICES: dict[str, dict[str, float]] = {
-    "gpt-4o": {"input": 2.50, "output": 10.00},
-    "gpt-4o-mini": {"input": 0.15, "output": 0.60},
-    "gpt-4.1": {"input": 2.00, "output": 8.00},
-    "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
-    "gpt-4.1-nano": {"input": 0.10, "output": 0.40},
-    "gpt-3.5-turbo": {"input": 0.50, "output": 1.50},
-    "o1": {"input": 15.00, "output": 60.00},
-    "o3-mini": {"input": 1.10, "output": 4.40},
-    "o4-mini": {"input": 1.10, "output": 4.40},
-    "claude-3-5-sonnet": {"input": 3.00, "output": 15.00},
-    "claude-3-7-sonnet": {"input": 3.00, "output": 15.00},
-    "claude-sonnet-4": {"input": 3.00, "output": 15.00},
-    "claude-3-5-haiku": {"input": 0.80, "output": 4.00},
-    "claude-3-opus": {"input": 15.00, "output": 75.00},
-    "gemini-1.5-flash": {"input": 0.075, "output": 0.30},
-    "gemini-1.5-pro": {"input": 1.25, "output": 5.00},
-    "gemini-2.0-flash": {"input": 0.10, "output": 0.40},
-    "mistral-large-latest": {"input": 2.00, "output": 6.00},
-}
+__all__ = ["Price", "PriceLookup", "kept_source_lookup", "normalise_price_table", "resolve_price", "resolve_prices"]
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]+/")
 _SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
@@ -56,6 +33,7 @@ class Price:
     key: str
     input_per_million: float
     output_per_million: float
+    source: str = "your table"
 
     @property
     def input_per_token(self) -> float:
@@ -67,13 +45,13 @@ class Price:
 
 
 def normalise_price_table(table: Mapping[str, Any] | None) -> dict[str, Price]:
-    """Validate a price table (``None`` -> the default table) and return ``{key: Price}``.
+    """Validate a user's price table (``None``: empty) and return ``{key: Price}``.
 
     Each entry is ``{"input": usd_per_1M, "output": usd_per_1M}`` (``prompt``/``completion`` are
     accepted too) or a two-item list ``[input, output]``. Bad entries raise ParameterError.
     """
     if table is None:
-        table = DEFAULT_PRICES
+        return {}
     if not isinstance(table, Mapping):
         raise ParameterError("price_table must be a mapping of model -> {input, output} USD per 1M tokens",
                              hint='e.g. {"gpt-4o-mini": {"input": 0.15, "output": 0.60}}')
@@ -123,11 +101,37 @@ def resolve_price(model: str, prices: Mapping[str, Price]) -> Price | None:
     return None
 
 
-def resolve_prices(models: Iterable[str], prices: Mapping[str, Price]) -> dict[str, Price]:
-    """``{model string: Price}`` for the models that resolve; the others are left out."""
+#: A price lookup for model strings the user's table does not price (``None``: unpriced).
+PriceLookup = Callable[[str], "Price | None"]
+
+
+def kept_source_lookup() -> PriceLookup | None:
+    """Look models up in the kept price source (:func:`~runbook_lib.traces.prices.default_source`); each
+    Price names its source and version. ``None`` when no source is installed."""
+    from .prices import price_book
+
+    try:
+        book = price_book()
+    except ConfigError:
+        return None
+
+    def lookup(model: str) -> Price | None:
+        match = book.price_for(model)
+        if match is None:
+            return None
+        return Price(match.key, round(match.prompt_cost_per_1k * 1000, 9),
+                     round(match.completion_cost_per_1k * 1000, 9), f"{match.source} {match.version}")
+
+    return lookup
+
+
+def resolve_prices(models: Iterable[str], prices: Mapping[str, Price], *,
+                   fallback: PriceLookup | None = None) -> dict[str, Price]:
+    """``{model string: Price}`` for the models that resolve in ``prices`` (the user's table), else through
+    ``fallback``; the others are left out."""
     resolved = {}
     for m in models:
-        p = resolve_price(m, prices)
+        p = resolve_price(m, prices) or (fallback(m) if fallback is not None and m else None)
         if p is not None:
             resolved[m] = p
     return resolved

@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import scan_sql
 from .costing import price_usage
-from .pricing import Price, normalise_price_table, resolve_prices
+from .pricing import Price, kept_source_lookup, normalise_price_table, resolve_prices
 from .store import TraceStore
 from .window import TraceFilters, to_ns
 
@@ -71,8 +71,9 @@ class WindowScan:
 
     @cached_property
     def resolved_prices(self) -> dict[str, Price]:
-        """The price-table entry of each model the LLM spans are priced by (unmatched models absent)."""
-        return resolve_prices(sorted(set(self.models["priced_as"])), self.prices)
+        """The price of each model the LLM spans are priced by: the user's table, else the kept source
+        (unmatched models absent)."""
+        return resolve_prices(sorted(set(self.models["priced_as"])), self.prices, fallback=kept_source_lookup())
 
     def traces(self, top_n: int) -> pd.DataFrame:
         """The trace scan (every grouping set of :data:`scan_sql.TRACE_SETS`) with ``top_n`` ranked traces."""

@@ -223,7 +223,9 @@ def cost(scan: WindowScan, **_: Any) -> Shaped:
     df["basis"] = [_basis(s, c, n) for s, c, n in
                    zip(df["stored_spans"], df["computed_spans"], df["unpriced_spans"], strict=True)]
     seen = scan.models["priced_as"].nunique()
-    return df, [f"prices: {len(scan.resolved_prices)} of {seen} models matched the price table"]
+    sources = sorted({p.source for p in scan.resolved_prices.values()})
+    return df, [f"prices: {len(scan.resolved_prices)} of {seen} models priced"
+                + (f" (from {', '.join(sources)})" if sources else "")]
 
 
 def unpriced(scan: WindowScan, **_: Any) -> Shaped:
@@ -245,8 +247,8 @@ def prices(scan: WindowScan, **_: Any) -> Shaped:
         p = scan.resolved_prices.get(model)
         rows.append({"model": model, "price_key": p.key if p else None,
                      "input_usd_per_1m": p.input_per_million if p else None,
-                     "output_usd_per_1m": p.output_per_million if p else None})
-    return pd.DataFrame(rows, columns=["model", "price_key", "input_usd_per_1m", "output_usd_per_1m"]), []
+                     "output_usd_per_1m": p.output_per_million if p else None, "source": p.source if p else None})
+    return pd.DataFrame(rows, columns=["model", "price_key", "input_usd_per_1m", "output_usd_per_1m", "source"]), []
 
 
 def dashboard_figures(scan: WindowScan) -> pd.DataFrame:

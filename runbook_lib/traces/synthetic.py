@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import schema
-from .pricing import DEFAULT_PRICES, normalise_price_table, resolve_price
+from .pricing import normalise_price_table, resolve_price
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,6 +41,29 @@ __all__ = [
     "insert_traces",
     "write_dump",
 ]
+
+#: The list prices (USD per 1M tokens, mid-2025) the synthetic SDK and collector price spans with: made-up
+#: history, not a price source (analytics prices with the user's table and a kept source).
+LIST_PRICES: dict[str, dict[str, float]] = {
+    "gpt-4o": {"input": 2.50, "output": 10.00},
+    "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+    "gpt-4.1": {"input": 2.00, "output": 8.00},
+    "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+    "gpt-4.1-nano": {"input": 0.10, "output": 0.40},
+    "gpt-3.5-turbo": {"input": 0.50, "output": 1.50},
+    "o1": {"input": 15.00, "output": 60.00},
+    "o3-mini": {"input": 1.10, "output": 4.40},
+    "o4-mini": {"input": 1.10, "output": 4.40},
+    "claude-3-5-sonnet": {"input": 3.00, "output": 15.00},
+    "claude-3-7-sonnet": {"input": 3.00, "output": 15.00},
+    "claude-sonnet-4": {"input": 3.00, "output": 15.00},
+    "claude-3-5-haiku": {"input": 0.80, "output": 4.00},
+    "claude-3-opus": {"input": 15.00, "output": 75.00},
+    "gemini-1.5-flash": {"input": 0.075, "output": 0.30},
+    "gemini-1.5-pro": {"input": 1.25, "output": 5.00},
+    "gemini-2.0-flash": {"input": 0.10, "output": 0.40},
+    "mistral-large-latest": {"input": 2.00, "output": 6.00},
+}
 
 #: Default end of the generated history (fixed, so a seed alone reproduces the rows).
 DEFAULT_END = dt.datetime(2025, 6, 2, tzinfo=dt.timezone.utc)
@@ -248,7 +271,7 @@ def generate_table(
                          | (rng.random(N) < new_names_share))
     old_names = usage & ~new_names
     has_total = usage & (rng.random(N) < total_tokens_share)
-    prices = normalise_price_table(DEFAULT_PRICES)
+    prices = normalise_price_table(LIST_PRICES)
     p_in = np.array([(p.input_per_token if (p := resolve_price(m.response_model, prices)) else -1.0)
                      for m in models])[span_model]
     p_out = np.array([(p.output_per_token if (p := resolve_price(m.response_model, prices)) else -1.0)

@@ -223,9 +223,9 @@ TABLES.register(TableSpec(
     shaping.unpriced, _SPAN, "cost"))
 TABLES.register(TableSpec(
     "prices", "Price table used",
-    "Each model the LLM spans are priced by, with the price-table entry it matched (USD per 1M tokens; "
-    "default prices unless price_table is given; matched on the response model).",
-    {"model": "text", "price_key": "text", "input_usd_per_1m": "usd", "output_usd_per_1m": "usd"},
+    "Each model the LLM spans are priced by (the response model), with the entry it matched and where from "
+    "(USD per 1M tokens): your price_table first, else LiteLLM's bundled price map (tokencost's without it).",
+    {"model": "text", "price_key": "text", "input_usd_per_1m": "usd", "output_usd_per_1m": "usd", "source": "text"},
     shaping.prices, _SPAN, "cost"))
 _TOP_COLUMNS = {"trace_id": "text", "start_utc": "time", "duration_ms": "ms", "spans": "count",
                 "error_spans": "count", "first_span_name": "text", "service": "text", "models_used": "text",
