@@ -15,7 +15,7 @@ __all__ = ["NotebookRecord", "RunRecord", "sha256_file", "load_run", "verify_run
 
 RUN_JSON = "run.json"
 #: ``interrupted``: the runner stopped before sealing; the folder was scanned and sealed afterwards.
-#: ``incomplete``: no check failed, but some notebook checked nothing (every check skipped).
+#: ``incomplete``: no check failed, but some notebook checked nothing (no check, or every check skipped).
 EXIT_CODES = {"passed": 0, "failed": 1, "error": 2, "leaked": 4, "interrupted": 5, "incomplete": 6}
 
 
@@ -26,7 +26,7 @@ class NotebookRecord:
     name: str
     input_sha256: str
     parameters: dict[str, Any]
-    status: str = "pending"  # passed | failed | error | skipped (every check skipped)
+    status: str = "pending"  # passed | failed | error | skipped (no check, or every check skipped)
     duration_s: float = 0.0
     output: str | None = None
     output_sha256: str | None = None
@@ -93,9 +93,9 @@ class RunRecord:
 
 
 def notebook_status(checks: list[dict[str, Any]]) -> str:
-    """The status of a notebook that ran without failing: ``skipped`` when it has checks and every one
-    was skipped (it checked nothing), else ``passed``."""
-    return "skipped" if checks and all(c.get("status") == "skip" for c in checks) else "passed"
+    """The status of a notebook that ran without failing: ``skipped`` when it recorded no check or every
+    check was skipped (it checked nothing), else ``passed``."""
+    return "skipped" if all(c.get("status") == "skip" for c in checks) else "passed"
 
 
 def load_run(run_dir: str | Path) -> RunRecord:

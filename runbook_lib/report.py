@@ -24,7 +24,8 @@ def format_run_summary(record: RunRecord) -> str:
         if nb.error:
             lines.append(f"    execution error: {nb.error}")
         if nb.status == "skipped":
-            lines.append("    every check skipped: nothing was checked (give its parameters; see `runbook params "
+            what = "every check skipped" if nb.checks else "no check was recorded"
+            lines.append(f"    {what}: nothing was checked (give its parameters; see `runbook params "
                          f"{nb.name}`)")
     for label, statuses in (("failing", ("fail", "error")), ("warnings", ("warn",))):
         ids = list(dict.fromkeys(f"{nb.name}/{c['id']}" for nb in record.notebooks for c in nb.checks

@@ -34,7 +34,7 @@ class Counting(Runbook):
 def test_sections_run_in_order_and_build_on_each_other_once() -> None:
     rb = Counting()
     assert list(rb.SECTIONS) == ["first", "apply"]
-    assert rb.verdict() == "passed" and rb.checks == []
+    assert rb.verdict() == "skipped" and rb.checks == []  # nothing run, nothing checked: never passed
     rb.run("apply")
     assert rb.calls == ["first", "apply"]  # the prerequisite ran once, on demand
     assert [c.id for c in rb.checks] == ["one.ok", "two.bad"] and rb.verdict() == "failed"
