@@ -41,6 +41,7 @@ from .params import load_params_file, read_declarations, secret_references, vali
 from .record import RUN_JSON, NotebookRecord, RunRecord, notebook_status, sha256_file
 from .report_tree import UNSEALED_MARKER, artifact_files, seal_tree
 from .secrets import known_secrets, redact
+from .targets import target_hosts
 
 __all__ = ["run_notebooks", "plan_run", "ProgressEvent", "DEFAULT_REPORTS_DIR", "EXPORT_DIR_ENV", "RunInterrupted",
            "new_record", "read_checks", "seal_run"]
@@ -353,6 +354,8 @@ def _execute_all(record: RunRecord, plans: list[tuple[NotebookInfo, dict[str, An
                     html_path.write_text(render_html(
                         executed, name=nb_info.name, status=nb_rec.status, run_id=run_id,
                         parameters=effective, checks=nb_rec.checks, duration_s=nb_rec.duration_s,
+                        started_at=record.started_at, runbook_version=record.runbook_version,
+                        targets=target_hosts(read_declarations(nb_info.path), effective),
                         show_code=show_code, error=nb_rec.error), encoding="utf-8")
                     nb_rec.html = html_path.name
                 if progress:

@@ -60,6 +60,7 @@ SLOW_MODULES = frozenset({
     "test_kernel_parameters",
     "test_lab_onboarding",
     "test_migration_notebook",
+    "test_report_header",
     "test_runner",
     "test_sandbox_flow",
     "test_sandbox_stack",
