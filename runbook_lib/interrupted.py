@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from .errors import RunbookError
 from .report_tree import MANIFEST, UNSEALED_MARKER
 
@@ -25,6 +27,9 @@ __all__ = ["UnsealedOwner", "find_unsealed", "is_unsealed", "owner_alive", "proc
            "repair_folder", "repair_unsealed", "write_marker"]
 
 RUN_FOLDER = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+#: The marker's start-time key. Markers of earlier versions hold kernel ticks under ``process_start``: not
+#: comparable with psutil's create time, so they are read as "start unknown" (the pid alone decides).
+_START_KEY = "process_created"
 
 
 @dataclass(frozen=True)
@@ -34,20 +39,22 @@ class UnsealedOwner:
 
 
 def process_start(pid: int) -> str | None:
-    """The kernel's start time of process ``pid`` (tells a pid reused by another process apart)."""
+    """When process ``pid`` started, as text (psutil's create time); tells a pid reused by another process apart."""
     try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
         return None
-    return stat_line.rsplit(")", 1)[1].split()[19]
 
 
 def owner_alive(owner: UnsealedOwner) -> bool:
+    """True while the runner that wrote a marker still runs: its pid is alive (not a zombie) and started when
+    the marker says (a start time unknown on either side is not held against it)."""
     try:
-        os.kill(owner.pid, 0)
-    except ProcessLookupError:
+        if psutil.Process(owner.pid).status() == psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
     start = process_start(owner.pid)
     return start is None or owner.process_start is None or start == owner.process_start
@@ -58,7 +65,7 @@ def write_marker(run_dir: Path, *, run_id: str, started_at: str, notebooks: list
     """Mark ``run_dir`` as being written by process ``pid`` (default: this one); a private file, no
     secret values."""
     pid = os.getpid() if pid is None else pid
-    data = {"pid": pid, "process_start": process_start(pid), "run_id": run_id,
+    data = {"pid": pid, _START_KEY: process_start(pid), "run_id": run_id,
             "started_at": started_at, "notebooks": notebooks, "secret_references": sorted(set(secret_references))}
     path = run_dir / UNSEALED_MARKER
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -80,7 +87,7 @@ def is_unsealed(run_dir: Path) -> bool:
     marker = read_marker(run_dir)
     if marker is None:
         return RUN_FOLDER.match(run_dir.name) is not None and not (run_dir / MANIFEST).exists()
-    owner = UnsealedOwner(int(marker.get("pid") or 0), marker.get("process_start"))
+    owner = UnsealedOwner(int(marker.get("pid") or 0), marker.get(_START_KEY))
     return owner.pid <= 0 or not owner_alive(owner)
 
 

@@ -29,6 +29,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import psutil
+
 from ..errors import SandboxError
 from ..secrets import redact
 
@@ -152,28 +154,20 @@ def _hint_with_log(log_path: str | os.PathLike[str] | None, hint: str) -> str:
 
 
 def is_running(pid: int | None, *, expect: str | None = None) -> bool:
-    """True when ``pid`` is alive and not a zombie; with ``expect``, its command line must contain it."""
+    """True when ``pid`` is alive and not a zombie; with ``expect``, its command line must contain it.
+
+    A process this user may not inspect counts as not running (it is not one we started).
+    """
     if not pid or pid <= 0:
         return False
     _reap(pid)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    proc = Path(f"/proc/{pid}")
-    if proc.exists():
-        try:
-            stat = (proc / "stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                return False
-            if expect is not None:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                return expect in cmdline
-        except (OSError, IndexError):
+        proc = psutil.Process(pid)
+        if proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
             return False
-    return True
+        return expect is None or expect in " ".join(proc.cmdline())
+    except psutil.Error:  # gone (NoSuchProcess, ZombieProcess) or not ours to inspect (AccessDenied)
+        return False
 
 
 def _reap(pid: int) -> None:
