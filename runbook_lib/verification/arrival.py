@@ -13,7 +13,7 @@ from ..checks import Check, Severity
 from ..errors import RunbookError
 from .results import NEW_TOKEN_NAMES, PROMPT_TOKEN_NAMES, RoundTrip, SentRequest, SpanSeen
 
-__all__ = ["latency_frame", "plot_latency", "verify_spans", "wait_for_spans"]
+__all__ = ["KIND_COLOURS", "latency_frame", "plot_latency", "verify_spans", "wait_for_spans"]
 
 _CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -114,24 +114,71 @@ def latency_frame(trip: RoundTrip) -> Any:
     return pd.DataFrame(rows)
 
 
+#: Bar colour per request kind (the legend names each kind the data has).
+KIND_COLOURS = {"plain": "#4C72B0", "stream": "#55A868", "failing": "#C44E52"}
+_MISSING_COLOUR = "#555555"
+#: Above this ratio of the deadline to the slowest arrival the seconds axis is logarithmic, so both the
+#: bars and the deadline line stay readable.
+_LOG_RATIO = 4.0
+
+
+def _seconds_label(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def plot_latency(trip: RoundTrip) -> Any:
-    """A bar chart of arrival latency per request (missing spans drawn at the deadline, hatched)."""
+    """Arrival latency per request as bars coloured by kind, a dashed line at the deadline labelled
+    ``deadline N s``, and a legend naming each kind present, the missing spans and the deadline.
+
+    The axis is scaled to the data: linear from 0 when the deadline is within a few times the slowest
+    arrival, else logarithmic between the fastest arrival and the deadline. A request whose span never
+    arrived is an outlined, hatched bar up to the deadline ("no span by the deadline"); each bar is
+    labelled with its latency.
+    """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
 
     frame = latency_frame(trip)
-    colours = {"plain": "#4C72B0", "stream": "#55A868", "failing": "#C44E52"}
-    fig, ax = plt.subplots(figsize=(7, 3))
-    labels = [f"{k}#{i}" for k, i in zip(frame["kind"], frame["index"], strict=True)]
-    for pos, row in enumerate(frame.to_dict("records")):
-        height = row["latency_s"] if row["arrived"] else trip.deadline_s
-        ax.bar(pos, height, color=colours.get(row["kind"], "grey"), hatch=None if row["arrived"] else "//",
-               alpha=1.0 if row["arrived"] else 0.3)
-    ax.axhline(trip.deadline_s, color="grey", linestyle="--", linewidth=1, label=f"deadline {trip.deadline_s:g} s")
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    ax.set_ylabel("seconds until the span was seen")
+    records = frame.to_dict("records")
+    deadline = float(trip.deadline_s)
+    arrived = [max(float(r["latency_s"]), 0.001) for r in records if r["arrived"]]
+    log_axis = bool(arrived) and deadline > _LOG_RATIO * max(arrived)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.7 * len(records)), 3.4), layout="constrained")
+    for pos, row in enumerate(records):
+        colour = KIND_COLOURS.get(row["kind"], "grey")
+        if row["arrived"]:
+            height = max(float(row["latency_s"]), 0.001)
+            ax.bar(pos, height, color=colour, width=0.7)
+            ax.annotate(f"{height:.2f} s", (pos, height), textcoords="offset points", xytext=(0, 2),
+                        ha="center", va="bottom", fontsize=8)
+        else:
+            ax.bar(pos, deadline, fill=False, edgecolor=colour, hatch="//", width=0.7, linewidth=1)
+            ax.annotate("missing", (pos, deadline), textcoords="offset points", xytext=(0, 2), ha="center",
+                        va="bottom", fontsize=8, color=_MISSING_COLOUR)
+    deadline_label = f"deadline {_seconds_label(deadline)} s"
+    deadline_line = ax.axhline(deadline, color="black", linestyle="--", linewidth=1.2, label=deadline_label)
+    ax.annotate(deadline_label, (0.0, deadline), xycoords=("axes fraction", "data"),
+                textcoords="offset points", xytext=(4, 3), ha="left", va="bottom", fontsize=8)
+    if log_axis:
+        ax.set_yscale("log")
+        ax.set_ylim(min(arrived) / 2, deadline * 2)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    else:
+        ax.set_ylim(0, max([deadline, *arrived]) * 1.15 if (arrived or deadline) else 1.0)
+    ax.set_xticks(range(len(records)), [f"{r['kind']} #{r['index']}" for r in records], rotation=30, ha="right")
+    ax.set_xlim(-0.6, max(len(records), 1) - 0.4)
+    ax.set_ylabel("seconds until seen" + (" (log)" if log_axis else ""))
     ax.set_title("Span arrival latency per request")
-    ax.legend(loc="upper right")
-    fig.tight_layout()
+    kinds = list(dict.fromkeys(r["kind"] for r in records))
+    handles: list[Any] = [Patch(color=KIND_COLOURS.get(k, "grey"), label=f"{k} (arrived)") for k in kinds
+                          if any(r["arrived"] for r in records if r["kind"] == k)]
+    if any(not r["arrived"] for r in records):
+        handles.append(Patch(fill=False, edgecolor=_MISSING_COLOUR, hatch="//", label="no span by the deadline"))
+    handles.append(deadline_line)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if not records:
+        ax.text(0.5, 0.5, "no request was sent", transform=ax.transAxes, ha="center", va="center")
     return fig
 
 
