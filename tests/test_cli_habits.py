@@ -139,9 +139,13 @@ def test_remedies_give_the_command_to_paste():
     assert args.notebooks == ["10_migration"] and args.params_file == "params.yaml"
     # no remedy source in the library talks notebook language any more
     root = Path(runbook_lib.__file__).parent
-    for module in ("db/drift.py", "db/repair.py", "db/auth_probe.py", "clients/agentops.py",
-                   "verification/diagnosis.py"):
-        text = (root / module).read_text()
+    modules = [root / m for m in ("db/drift.py", "db/auth_probe.py", "clients/agentops.py",
+                                  "verification/diagnosis.py")]
+    repair = sorted((root / "db" / "repair").glob("*.py"))
+    assert any(m.name == "run.py" for m in repair), repair
+    modules += repair
+    for module in modules:
+        text = module.read_text()
         assert "apply=True)\"" not in text and "with apply=True" not in text, module
 
 
