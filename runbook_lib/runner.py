@@ -30,6 +30,7 @@ from typing import Any
 
 import nbformat
 
+from .cell_progress import CellProgress
 from .checks import CHECKS_MIME, Status
 from .errors import ParameterError, UsageError
 from .html_report import render_html
@@ -172,41 +173,21 @@ def read_checks(nb: nbformat.NotebookNode | Path) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-def _step_titles(nb: nbformat.NotebookNode) -> list[str]:
-    """For each cell, the latest markdown heading at or before it (the 'current step')."""
-    titles, current = [], "start"
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("#"):
-                    current = line.lstrip("#").strip()
-                    break
-        titles.append(current)
-    return titles
-
-
 def _execute(nb_info: NotebookInfo, values: dict[str, Any], output: Path, *, index: int, total: int,
              progress: ProgressCallback | None, cell_timeout_s: float | None) -> str | None:
     """Execute one notebook with papermill; return an error description or None."""
     import papermill as pm
 
-    from .engine import register_engine
-
-    register_engine()
-    source = nbformat.read(nb_info.path, as_version=4)
-    titles = _step_titles(source)
-
-    def on_cell(cell: Any, cell_index: int | None) -> None:
-        if progress and cell_index is not None:
-            step = titles[cell_index] if cell_index < len(titles) else titles[-1]
-            progress(ProgressEvent(notebook=nb_info.name, index=index, total=total, step=step,
-                                   cell=cell_index + 1, cells=len(titles)))
+    def report(step: str, cell: int, cells: int) -> None:
+        if progress:
+            progress(ProgressEvent(notebook=nb_info.name, index=index, total=total, step=step, cell=cell,
+                                   cells=cells))
 
     try:
         pm.execute_notebook(
-            str(nb_info.path), str(output), parameters=values, kernel_name="python3", engine_name="runbook",
-            progress_bar=False, log_output=True, execution_timeout=cell_timeout_s,
-            extra_arguments=KERNEL_ARGUMENTS, on_cell=on_cell,
+            str(nb_info.path), str(output), parameters=values, kernel_name="python3", progress_bar=False,
+            log_output=True, execution_timeout=cell_timeout_s, extra_arguments=KERNEL_ARGUMENTS,
+            **CellProgress(report).hooks(),
         )
     except Exception as exc:  # papermill/nbclient raise many kinds; every one is an execution error
         ename = getattr(exc, "ename", None)

@@ -223,3 +223,23 @@ def test_cli_run_is_quiet_and_keeps_out_of_home(nb_dir: Path, tmp_path: Path) ->
     assert "a_pass: Step one" in proc.stderr  # progress names the notebook and its step
     assert "verdict: failed (exit code 1)" in proc.stdout
     assert list(home.iterdir()) == []
+
+
+def test_progress_reports_every_cell_of_the_running_notebook_with_its_step(nb_dir: Path, tmp_path: Path) -> None:
+    import nbformat
+
+    events: list[dict] = []
+    record = run_notebooks(["a_pass"], {"count": "2"}, out_dir=tmp_path / "r", progress=events.append, html=False)
+    executed = nbformat.read(record.run_dir / "a_pass.ipynb", as_version=4)
+    cells = [e for e in events if not e.get("done")]
+    # one event per cell of the notebook as it ran (papermill's injected parameters cell included), in order
+    assert [e["cell"] for e in cells] == list(range(1, len(executed.cells) + 1))
+    assert {e["cells"] for e in cells} == {len(executed.cells)}
+    for event, cell in zip(cells, executed.cells, strict=True):
+        if cell.cell_type == "markdown" and cell.source.startswith("## "):
+            assert event["step"] == cell.source[3:]  # a heading cell already counts as its own step
+    assert [e["step"] for e in cells][-1] == "Step two"
+    # papermill's own per-cell bookkeeping still happens (its cell_start is not replaced)
+    assert all(cell.metadata["papermill"]["status"] == "completed" and cell.metadata["papermill"]["start_time"]
+               for cell in executed.cells)
+    assert events[-1] == {"notebook": "a_pass", "done": True, "status": "passed", "index": 1, "total": 1}
