@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
 
 from .secrets import redact
 
-__all__ = ["CHECKS_MIME", "Check", "Severity", "Status", "verdict_of"]
+__all__ = ["CHECKS_MIME", "Check", "Severity", "Status", "found_then_repaired", "verdict_of"]
 
 CHECKS_MIME = "application/vnd.agentops-runbook.checks+json"
 
@@ -113,3 +113,16 @@ def verdict_of(checks: Iterable[Check]) -> str:
         return "skipped"
     return "passed"
 
+
+def found_then_repaired(check: Check, *, verified: bool) -> Check:
+    """A problem a repair in the same run fixes, as it reads in that run's report (evidence kept).
+
+    ``verified`` (the state was read again after the repair and the problem is gone): ``pass``,
+    "found, then repaired: …", no remedy. Not yet verified (the repair follows and its verification
+    carries the verdict): ``warn``, "found, repaired below: …". A check that did not fail is returned as is.
+    """
+    if check.status is not Status.FAIL:
+        return check
+    if verified:
+        return replace(check, status=Status.PASS, summary=f"found, then repaired: {check.summary}", remedy="")
+    return replace(check, status=Status.WARN, summary=f"found, repaired below: {check.summary}")

@@ -3,15 +3,16 @@
 Each check appears once per run:
 
 - dry run: the drift checks belong to section ``drift`` (the state is unchanged afterwards);
-- apply: ``drift`` shows the findings as a table only, and ``verification`` carries the drift checks
-  of the repaired database (the state the run leaves behind).
+- apply: ``drift`` shows the findings as a table only (status ``found``), and ``verification`` carries
+  the drift checks of the repaired database (the state the run leaves behind); a finding the repair fixed
+  (gone when the catalog is read again) passes there as "found, then repaired: …".
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..checks import Check, Severity
+from ..checks import Check, Severity, Status, found_then_repaired
 from ..errors import RunbookError
 from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
 from .auth_probe import AuthProbeResult, probe_auth_query
@@ -99,8 +100,11 @@ class MigrationRunbook(Runbook):
         result = Section().note(f"**Inferred level.** {report.level_sentence}")
         frame = report.to_frame()
         problems = frame[frame["status"] != "pass"]
+        if len(problems) and self.apply:  # not a verdict yet: section 5 says what the repair fixed
+            problems = problems.assign(status=problems["status"].replace({Status.FAIL.value: "found"}))
         if len(problems):
-            result.table(problems, title="Findings", formats={"version": "text"})
+            result.table(problems, title="Findings before the repair" if self.apply else "Findings",
+                         formats={"version": "text"})
         else:
             result.note("No drift: every expected object is present.")
         if self.apply:
@@ -167,7 +171,7 @@ class MigrationRunbook(Runbook):
             else:
                 self.drift_after = after
                 result.note(f"**Level after the repair.** {after.level_sentence}")
-                result.add(*after.checks)
+                result.add(*after.checks, *self._repaired_findings(after))
         if self.agentops_api_key:
             self.auth = probe_auth_query(self.database_url, self.agentops_api_key,
                                          set_prem_status=self.set_prem_status, apply=self.apply,
@@ -178,6 +182,15 @@ class MigrationRunbook(Runbook):
             result.add(Check.skipped("auth.query", "API auth query (POST /v3/auth/token)",
                                      "no agentops_api_key given: the auth-query probe did not run"))
         return result
+
+    def _repaired_findings(self, after: DriftReport) -> list[Check]:
+        """The pre-repair drift checks that failed and are gone from ``after`` (the catalog read again), as
+        "found, then repaired" once the repair applied; a finding still there stays in ``after`` as it is."""
+        if self.drift_before is None or not (self.repair and self.repair.mode == "apply" and self.repair.ok):
+            return []
+        still = {c.id for c in after.checks}
+        return [found_then_repaired(c, verified=True) for c in self.drift_before.checks
+                if c.status is Status.FAIL and c.id not in still]
 
     # 6 -------------------------------------------------------------------------------------------
     @property

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..checks import Check, Severity, Status
+from ..checks import Check, Severity, found_then_repaired
 from ..errors import RunbookError
 from ..runbook import Section
 from . import dashboard_views as views
@@ -34,8 +33,7 @@ def store_readiness_section(store: Any, *, start: dt.datetime | None = None, end
     found = readiness.inspect_store(store, start=start, end=end, days=days, project_id=project_id)
     checks = found.checks
     if repair_follows:
-        checks = [replace(c, status=Status.WARN, summary=f"found, repaired below: {c.summary}")
-                  if c.status is Status.FAIL else c for c in checks]
+        checks = [found_then_repaired(c, verified=False) for c in checks]
     result = Section().add(*checks)
     if found.coverage:
         frame = pd.DataFrame([{
