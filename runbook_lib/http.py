@@ -59,12 +59,15 @@ def make_client(
     timeout_s: float,
     headers: Mapping[str, str] | None = None,
     verify: bool | ssl.SSLContext = True,
+    transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
     """An ``httpx.Client`` whose connect/read/write/pool timeouts are all ``timeout_s``.
 
     Environment proxies are ignored (``trust_env=False``): these are direct service checks, and a
     stray ``HTTP_PROXY`` would otherwise turn a local call into a call through another host.
     Redirects are not followed, so a login redirect counts as an answer of the server itself.
+    ``transport`` replaces the network (e.g. ``httpx.MockTransport`` in unit tests); by default a fresh
+    socket per call.
     """
     if timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
@@ -76,6 +79,7 @@ def make_client(
         trust_env=False,
         follow_redirects=False,
         limits=httpx.Limits(max_keepalive_connections=0),  # a fresh socket per call: the watchdog can shut it
+        transport=transport,
     )
 
 

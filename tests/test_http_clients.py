@@ -1,7 +1,12 @@
-"""Shared HTTP plumbing and the LiteLLM / AgentOps clients, against local fake servers."""
+"""Shared HTTP plumbing and the LiteLLM / AgentOps clients.
+
+Transport failures, deadlines and streaming run against real sockets (local fake servers); status handling,
+retries by status and error mapping, where a socket adds nothing, go through ``httpx.MockTransport``.
+"""
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 
@@ -13,7 +18,21 @@ from runbook_lib.clients import AgentOpsClient, LiteLLMClient, TokenInfo, collec
 from runbook_lib.errors import RunbookError, ServiceError
 from runbook_lib.http import container_host_note, display_url, make_client, read_json, request
 from runbook_lib.secrets import redact
-from tests.plugins.http_servers import LocalServer
+
+
+class Recorder:
+    """An ``httpx.MockTransport`` answering each request with ``answer(request)``; keeps the requests."""
+
+    def __init__(self, answer) -> None:
+        self.requests: list[httpx.Request] = []
+        self.transport = httpx.MockTransport(self._handle)
+        self._answer = answer
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        return self._answer(request)
+
 
 # -- transport failures -----------------------------------------------------------------------------
 
@@ -67,29 +86,42 @@ def test_https_to_a_plain_http_port_is_a_tls_error(fake_dashboard):
 
 def test_get_is_retried_on_503_then_succeeds():
     answers = iter([503, 503, 200])
-    server = LocalServer(lambda req: (next(answers), {"Content-Type": "application/json"}, b'{"ok": true}'))
-    try:
-        with make_client(server.url, timeout_s=5) as client:
-            response = request(client, "GET", "/health", service="svc", backoff_s=0.01)
-        assert response.status_code == 200
-        assert server.paths("GET") == ["/health"] * 3
-    finally:
-        server.stop()
+    mock = Recorder(lambda req: httpx.Response(next(answers), json={"ok": True}))
+    with make_client("http://svc.test", timeout_s=5, transport=mock.transport) as client:
+        response = request(client, "GET", "/health", service="svc", backoff_s=0.01)
+    assert response.status_code == 200 and response.json() == {"ok": True}
+    assert [(r.method, r.url.path) for r in mock.requests] == [("GET", "/health")] * 3
+
+
+def test_get_gives_back_the_last_503_when_retries_run_out():
+    mock = Recorder(lambda req: httpx.Response(503, json={"detail": "starting"}))
+    with make_client("http://svc.test", timeout_s=5, transport=mock.transport) as client:
+        response = request(client, "GET", "/health", service="svc", retries=2, backoff_s=0.01)
+    assert response.status_code == 503 and response.json() == {"detail": "starting"}
+    assert len(mock.requests) == 3
 
 
 def test_post_is_never_retried():
-    server = LocalServer(lambda req: (503, {"Content-Type": "application/json"}, b"{}"))
-    try:
-        with make_client(server.url, timeout_s=5) as client:
-            response = request(client, "POST", "/v3/auth/token", service="svc", json={}, backoff_s=0.01)
-        assert response.status_code == 503
-        assert len(server.requests) == 1
-    finally:
-        server.stop()
+    mock = Recorder(lambda req: httpx.Response(503, json={}))
+    with make_client("http://svc.test", timeout_s=5, transport=mock.transport) as client:
+        response = request(client, "POST", "/v3/auth/token", service="svc", json={}, backoff_s=0.01)
+    assert response.status_code == 503
+    assert len(mock.requests) == 1
 
 
-def test_non_json_body_names_what_answered(html_server):
-    with make_client(html_server.url, timeout_s=2) as client:
+def test_body_limit_ends_the_call_naming_the_limit():
+    mock = Recorder(lambda req: httpx.Response(200, content=b"x" * 4096))
+    with make_client("http://svc.test", timeout_s=5, transport=mock.transport) as client, \
+            pytest.raises(ServiceError) as err:
+        request(client, "GET", "/big", service="svc", max_body_bytes=1000)
+    assert "body limit hit (more than 1,000 bytes" in err.value.message
+    assert err.value.status_code == 200
+
+
+def test_non_json_body_names_what_answered():
+    mock = Recorder(lambda req: httpx.Response(200, headers={"Content-Type": "text/html"},
+                                               content=b"<html>nginx welcome</html>"))
+    with make_client("http://wrong-port.test", timeout_s=2, transport=mock.transport) as client:
         response = request(client, "GET", "/health", service="AgentOps API")
         with pytest.raises(ServiceError) as err:
             read_json(response, service="AgentOps API")
@@ -150,12 +182,20 @@ def test_litellm_wrong_key_is_explained(fake_litellm, monkeypatch):
     assert "sk-wrong-key-123456" not in str(err.value)
 
 
-def test_litellm_unregistered_service_is_a_400_with_hint(fake_litellm, service_secrets):
-    with LiteLLMClient(fake_litellm.url, service_secrets["master_ref"], timeout_s=5) as client, \
-            pytest.raises(ServiceError) as err:
+def test_litellm_unregistered_service_is_a_400_with_hint(service_secrets):
+    # LiteLLM 1.108's ProxyException body for /health/services?service=<a callback it does not run>
+    mock = Recorder(lambda req: httpx.Response(400, json={"error": {
+        "message": "{'error': 'Service=langfuse is not configured as a callback, add it to "
+                   "litellm_settings.callbacks.'}", "code": "400"}}))
+    with LiteLLMClient("http://proxy.test", service_secrets["master_ref"], timeout_s=5,
+                       transport=mock.transport) as client, pytest.raises(ServiceError) as err:
         client.service_health("langfuse")
     assert err.value.status_code == 400
     assert "litellm_settings.callbacks" in err.value.hint
+    (sent,) = mock.requests
+    assert (sent.url.path, sent.url.params["service"]) == ("/health/services", "langfuse")
+    assert sent.headers["authorization"] == f"Bearer {service_secrets['master_key']}"
+    assert service_secrets["master_key"] not in str(err.value)
 
 
 def test_chat_returns_ids_usage_and_sends_correlation_metadata(fake_litellm, service_secrets):
@@ -257,18 +297,23 @@ def test_validate_rejects_a_token_signed_with_another_secret(fake_agentops, serv
 
 
 @pytest.mark.parametrize(
-    ("status", "in_message", "in_hint"),
-    [(403, "not in the `projects` table", "copy the key"),
-     (500, "HTTP 500", "10_migration")],
+    ("status", "body", "in_message", "in_hint"),
+    [(403, {"error": "Invalid API key"}, "not in the `projects` table", "copy the key"),
+     (500, {"error": "Authentication failed"}, "HTTP 500", "10_migration"),
+     (400, {"error": "Invalid API key format"}, "bad format", "API key")],
 )
-def test_token_errors_are_mapped_to_causes(fake_agentops, service_secrets, status, in_message, in_hint):
-    fake_agentops.token_status = status
-    with AgentOpsClient(fake_agentops.url, service_secrets["api_key_ref"], timeout_s=5) as client, \
-            pytest.raises(ServiceError) as err:
+def test_token_errors_are_mapped_to_causes(service_secrets, status, body, in_message, in_hint):
+    # the bodies the AgentOps API sends from POST /v3/auth/token for each refusal
+    mock = Recorder(lambda req: httpx.Response(status, json=body))
+    with AgentOpsClient("http://api.test", service_secrets["api_key_ref"], timeout_s=5,
+                        transport=mock.transport) as client, pytest.raises(ServiceError) as err:
         client.issue_token()
     assert err.value.status_code == status
     assert in_message in err.value.message and in_hint in err.value.hint
     assert service_secrets["api_key"] not in str(err.value)
+    (sent,) = mock.requests  # a POST: never retried
+    assert (sent.method, sent.url.path) == ("POST", "/v3/auth/token")
+    assert json.loads(sent.content) == {"api_key": service_secrets["api_key"]}
 
 
 def test_malformed_key_gets_400_bad_format(fake_agentops, monkeypatch):

@@ -134,7 +134,8 @@ def collector_status_error(status_code: int, url: str) -> ServiceError | None:
 
 class AgentOpsClient:
     """Talks to one AgentOps API. Every call is bounded by ``timeout_s``; tokens are cached and
-    re-issued when they are within ``refresh_margin_s`` of expiry."""
+    re-issued when they are within ``refresh_margin_s`` of expiry. ``transport`` replaces the network
+    (see :func:`~runbook_lib.http.make_client`)."""
 
     def __init__(
         self,
@@ -143,12 +144,13 @@ class AgentOpsClient:
         timeout_s: float = 10.0,
         *,
         refresh_margin_s: float = 3600.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.api_key = SecretRef.parse(api_key, name="agentops_api_key") if api_key else None
         self.timeout_s = float(timeout_s)
         self.refresh_margin_s = refresh_margin_s
-        self._client = make_client(self.api_url, timeout_s=self.timeout_s)
+        self._client = make_client(self.api_url, timeout_s=self.timeout_s, transport=transport)
         self._token: TokenInfo | None = None
 
     def __repr__(self) -> str:

@@ -51,15 +51,17 @@ class ChatResult:
 
 
 class LiteLLMClient:
-    """Talks to one LiteLLM proxy. Every call is bounded by ``timeout_s``."""
+    """Talks to one LiteLLM proxy. Every call is bounded by ``timeout_s``; ``transport`` replaces the network
+    (see :func:`~runbook_lib.http.make_client`)."""
 
     def __init__(
-        self, base_url: str, master_key: SecretRef | str | None = None, timeout_s: float = 10.0
+        self, base_url: str, master_key: SecretRef | str | None = None, timeout_s: float = 10.0, *,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.master_key = SecretRef.parse(master_key, name="litellm_master_key") if master_key else None
         self.timeout_s = float(timeout_s)
-        self._client = make_client(self.base_url, timeout_s=self.timeout_s)
+        self._client = make_client(self.base_url, timeout_s=self.timeout_s, transport=transport)
 
     def __repr__(self) -> str:
         key = str(self.master_key) if self.master_key else "none"
