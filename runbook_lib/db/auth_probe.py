@@ -78,7 +78,7 @@ def probe_auth_query(
             conn.close()
 
 
-def _probe(conn: Any, key: str, set_prem_status: str | None, apply: bool, limits: SessionLimits,
+def _probe(conn: psycopg.Connection[Any], key: str, set_prem_status: str | None, apply: bool, limits: SessionLimits,
            title: str) -> AuthProbeResult:
     statement_timeout_ms = limits.statement_timeout_ms
     try:
@@ -86,6 +86,7 @@ def _probe(conn: Any, key: str, set_prem_status: str | None, apply: bool, limits
             conn.execute("SET TRANSACTION READ ONLY")
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(statement_timeout_ms)}ms",))
             cur = conn.execute(AUTH_QUERY, {"api_key": key})
+            assert cur.description is not None  # a SELECT always describes its columns
             names = [d.name for d in cur.description]
             rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     except pg_errors.UndefinedColumn as exc:
@@ -151,7 +152,8 @@ def _plan_check(status: str, wanted: str | None, apply: bool, org_id: str) -> Ch
                         evidence={"org_id": org_id, "prem_status": status})
 
 
-def _set_plan(conn: Any, org_id: str, current: str, wanted: str, apply: bool, statement_timeout_ms: int) -> Check:
+def _set_plan(conn: psycopg.Connection[Any], org_id: str, current: str, wanted: str, apply: bool,
+              statement_timeout_ms: int) -> Check:
     title = "Org plan (prem_status)"
     if wanted not in PREM_STATUSES:
         return Check.failed("auth.prem_status", title, f"set_prem_status={wanted!r} is not a plan",

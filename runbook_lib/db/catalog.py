@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["Column", "Constraint", "Index", "Table", "CatalogSnapshot", "snapshot", "DEFAULT_SCHEMAS"]
 
@@ -152,7 +155,7 @@ class CatalogSnapshot:
         }
 
 
-def snapshot(conn: Any, schemas: tuple[str, ...] | list[str] = DEFAULT_SCHEMAS) -> CatalogSnapshot:
+def snapshot(conn: psycopg.Connection[Any], schemas: tuple[str, ...] | list[str] = DEFAULT_SCHEMAS) -> CatalogSnapshot:
     """Read the catalog of ``schemas`` through ``conn`` (a psycopg connection) in seven queries.
 
     Runs inside ``conn.transaction()`` (a savepoint when a transaction is already open) so the

@@ -395,7 +395,7 @@ def level_sentence(vstatus: dict[str, str], expected: ExpectedSchema) -> str:
 
 # -- (b) ledger ----------------------------------------------------------------------------------
 
-def read_ledger(conn: Any, snap: CatalogSnapshot) -> LedgerState:
+def read_ledger(conn: psycopg.Connection[Any], snap: CatalogSnapshot) -> LedgerState:
     """Rows of ``supabase_migrations.schema_migrations`` (one query; none when the table is absent)."""
     table = snap.table(*LEDGER_TABLE)
     if table is None:
@@ -631,7 +631,7 @@ def _prerequisite_checks(snap: CatalogSnapshot) -> list[Check]:
     return []
 
 
-def analyse(conn: Any, *, migrations_dir: str | Path | None = None,
+def analyse(conn: psycopg.Connection[Any], *, migrations_dir: str | Path | None = None,
             expected: ExpectedSchema | None = None) -> DriftReport:
     """Build the drift report through an open connection (read-only; constant number of queries)."""
     expected = expected or load_expected_schema()

@@ -29,7 +29,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
 
 from ..db.sqltext import split_statements
 from ..errors import SandboxError
@@ -140,14 +143,14 @@ def _check_level(level: str) -> None:
         raise SandboxError(f"unknown AgentOps database level {level!r}", hint=f"use one of {', '.join(LEVELS)}")
 
 
-def _insert_ledger(conn: Any, version: str, name: str, statements: list[str]) -> None:
+def _insert_ledger(conn: psycopg.Connection[Any], version: str, name: str, statements: list[str]) -> None:
     conn.execute(
         "INSERT INTO supabase_migrations.schema_migrations (version, statements, name) VALUES (%s, %s, %s)",
         (version, statements, name),
     )
 
 
-def _seed(conn: Any, api_key: str, prem_status: str) -> dict[str, Any]:
+def _seed(conn: psycopg.Connection[Any], api_key: str, prem_status: str) -> dict[str, Any]:
     ids = {k: str(uuid.uuid4()) for k in ("owner", "member", "org", "other_org", "project", "project2",
                                          "project3")}
     owner_email, member_email = "owner@example.test", "developer@example.test"

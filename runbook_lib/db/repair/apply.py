@@ -26,7 +26,7 @@ from .ledger import record_ledger
 from .model import ADVISORY_LOCK_KEY, RepairPlan, RepairResult, RepairStep, StepOutcome
 from .plan import plan_repair, skipped_checks
 from .probes import preflight, privilege_checks
-from .sql_parts import set_local_limits
+from .sql_parts import one_row, set_local_limits
 from .verify import same_rows, table_checksums
 
 __all__ = ["apply_error_check", "apply_repair"]
@@ -64,8 +64,8 @@ class _Progress:
 class _Apply:
     """One apply over an open connection (autocommit off): explicit phases, one transaction."""
 
-    def __init__(self, conn: Any, *, allow_destructive: bool, lock_timeout_ms: int, statement_timeout_ms: int,
-                 migrations_dir: str | Path | None) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, allow_destructive: bool, lock_timeout_ms: int,
+                 statement_timeout_ms: int, migrations_dir: str | Path | None) -> None:
         self.conn = conn
         self.allow_destructive = allow_destructive
         self.lock_timeout_ms = lock_timeout_ms
@@ -125,12 +125,12 @@ class _Apply:
         for step in self._planned()[1].steps:
             progress.step = step
             started = time.perf_counter()
-            if not self.conn.execute(step.probe).fetchone()[0]:
+            if not one_row(self.conn, step.probe)[0]:
                 progress.outcomes.append(StepOutcome(step.id, "already done"))
                 continue
             for statement in step.statements:
                 self.conn.execute(statement)
-            if not self.conn.execute(step.verify).fetchone()[0]:
+            if not one_row(self.conn, step.verify)[0]:
                 raise _Abort([Check.failed(
                     "repair.apply", "Apply the repair",
                     f"step {step.id} ran but its verify query does not see the expected state; rolled back, "
@@ -237,8 +237,8 @@ def _row_checks(before: dict[str, Any], after: dict[str, Any]) -> list[Check]:
     return checks
 
 
-def apply_repair(conn: Any, *, allow_destructive: bool, lock_timeout_ms: int, statement_timeout_ms: int,
-                 migrations_dir: str | Path | None) -> RepairResult:
+def apply_repair(conn: psycopg.Connection[Any], *, allow_destructive: bool, lock_timeout_ms: int,
+                 statement_timeout_ms: int, migrations_dir: str | Path | None) -> RepairResult:
     """Apply the repair over ``conn`` (autocommit off) in one transaction; failures come back as checks."""
     return _Apply(conn, allow_destructive=allow_destructive, lock_timeout_ms=lock_timeout_ms,
                   statement_timeout_ms=statement_timeout_ms, migrations_dir=migrations_dir).run()

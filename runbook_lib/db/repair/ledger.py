@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from ..drift import PRESENT, DriftReport, read_migrations_dir
@@ -19,7 +20,7 @@ def _ledger_statements(migrations_dir: str | Path | None) -> dict[str, list[str]
     return {f.version: list(f.statements) for f in read_migrations_dir(migrations_dir)}
 
 
-def record_ledger(conn: Any, report: DriftReport, migrations_dir: str | Path | None) -> list[str]:
+def record_ledger(conn: psycopg.Connection[Any], report: DriftReport, migrations_dir: str | Path | None) -> list[str]:
     """Insert ledger rows for modeled versions whose effects are present and are not recorded."""
     if not report.ledger.exists or report.ledger.error:
         return []

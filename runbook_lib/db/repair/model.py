@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from ...checks import Check
@@ -28,7 +29,7 @@ class Preflight:
 
     step_id: str
     description: str
-    query: sql.Composable
+    query: sql.Composed
     remedy: str
 
 
@@ -40,9 +41,9 @@ class RepairStep:
     version: str
     action: str
     title: str
-    statements: list[sql.Composable]
-    probe: sql.Composable
-    verify: sql.Composable
+    statements: list[sql.Composed]
+    probe: sql.Composed
+    verify: sql.Composed
     table: tuple[str, str] | None = None
     table_before: tuple[str, str] | None = None
     renames: dict[str, str] = field(default_factory=dict)
@@ -50,7 +51,7 @@ class RepairStep:
     covers: list[str] = field(default_factory=list)
     preflight: list[Preflight] = field(default_factory=list)
 
-    def render(self, conn: Any) -> str:
+    def render(self, conn: psycopg.Connection[Any]) -> str:
         body = ";\n".join(s.as_string(conn) for s in self.statements)
         return f"-- [{self.version}] {self.id}: {self.title}\n{body};"
 
@@ -85,7 +86,8 @@ class RepairPlan:
             entry[1].update(step.renames)
         return [(before, after, renames) for before, (after, renames) in out.items()]
 
-    def sql_text(self, conn: Any, lock_timeout_ms: int = 5000, statement_timeout_ms: int = 60000) -> str:
+    def sql_text(self, conn: psycopg.Connection[Any], lock_timeout_ms: int = 5000,
+                 statement_timeout_ms: int = 60000) -> str:
         """The whole plan as one SQL script (what apply runs, inside one transaction)."""
         if not self.steps:
             return "-- nothing to do: the live schema already has every expected object"
@@ -98,7 +100,7 @@ class RepairPlan:
         lines.append("COMMIT;")
         return "\n\n".join(lines)
 
-    def rows(self, conn: Any) -> list[dict[str, Any]]:
+    def rows(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         return [{"order": i + 1, "version": s.version, "step": s.id, "action": s.action, "title": s.title,
                  "destructive": s.destructive, "sql": ";\n".join(x.as_string(conn) for x in s.statements)}
                 for i, s in enumerate(self.steps)]

@@ -192,7 +192,7 @@ class _Planner:
     def _align_column(self, f: Finding, key: tuple[str, str], live: dict[str, Any], step_suffix: str) -> None:
         o = f.object
         spec = o.spec
-        statements: list[sql.Composable] = []
+        statements: list[sql.Composed] = []
         pre: list[Preflight] = []
         step_id = f"{f.version}.{short_table(*key)}.{o.name}.{step_suffix}"
         want_nn = bool(spec.get("not_null"))
@@ -242,7 +242,7 @@ class _Planner:
         key = (o.schema, o.table or "")
         columns = list(o.spec["columns"])
         step_id = f"{f.version}.{short_table(*key)}.{o.name}"
-        statements: list[sql.Composable] = []
+        statements: list[sql.Composed] = []
         pre = self._dup_preflight(step_id, key, columns, "primary key")
         table = self.snap.table(*key)
         old = table.primary_key if table is not None else None
@@ -305,7 +305,7 @@ class _Planner:
                                     f"rename foreign key {old['name']} to {o.name} (same definition)", [stmt],
                                     select(negate(want)), select(want), table=key, covers=[f.check_id]))
                 return
-        statements: list[sql.Composable] = []
+        statements: list[sql.Composed] = []
         replaced = old["name"] if old else (o.name if f.problem == DIFFERS else None)
         if replaced:
             statements.append(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
@@ -329,7 +329,7 @@ class _Planner:
     def _on_index(self, f: Finding) -> None:
         o = f.object
         key = (o.schema, o.table or "")
-        statements: list[sql.Composable] = []
+        statements: list[sql.Composed] = []
         if f.problem == DIFFERS:
             statements.append(sql.SQL("DROP INDEX {}").format(qualified(key[0], o.name)))
         statements.append(index_sql(*key, o.spec))
@@ -346,7 +346,7 @@ def _kind_rank(f: Finding) -> int:
     return kinds.get(f.object.kind, 20)
 
 
-def _create_table(spec: TableSpec) -> list[sql.Composable]:
+def _create_table(spec: TableSpec) -> list[sql.Composed]:
     parts: list[sql.Composable] = [column_sql(c) for c in spec.columns]
     if spec.primary_key:
         parts.append(sql.SQL("CONSTRAINT {} PRIMARY KEY ({})").format(
@@ -355,7 +355,7 @@ def _create_table(spec: TableSpec) -> list[sql.Composable]:
         parts.append(sql.SQL("CONSTRAINT {} UNIQUE ({})").format(sql.Identifier(u["name"]), ident_list(u["columns"])))
     for fk in spec.foreign_keys:
         parts.append(fk_clause(normalise_fk(fk)))
-    statements: list[sql.Composable] = [sql.SQL("CREATE TABLE {} (\n    {}\n)").format(
+    statements: list[sql.Composed] = [sql.SQL("CREATE TABLE {} (\n    {}\n)").format(
         qualified(spec.schema, spec.name), sql.SQL(",\n    ").join(parts))]
     statements += [index_sql(spec.schema, spec.name, idx) for idx in spec.indexes]
     if spec.row_level_security:

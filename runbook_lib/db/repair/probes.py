@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from ...checks import Check, Severity
 from .model import RepairPlan
-from .sql_parts import MAX_ROWS
+from .sql_parts import MAX_ROWS, one_row
 
 __all__ = ["preflight", "privilege_checks"]
 
 
-def preflight(conn: Any, plan: RepairPlan) -> list[Check]:
+def preflight(conn: psycopg.Connection[Any], plan: RepairPlan) -> list[Check]:
     """Run every preflight probe; one failed check per probe that found rows (read-only)."""
     checks = []
     for step in plan.steps:
@@ -32,17 +34,17 @@ def preflight(conn: Any, plan: RepairPlan) -> list[Check]:
     return checks
 
 
-def privilege_checks(conn: Any, plan: RepairPlan, record_ledger: bool) -> list[Check]:
+def privilege_checks(conn: psycopg.Connection[Any], plan: RepairPlan, record_ledger: bool) -> list[Check]:
     """Ownership/CREATE/REFERENCES the plan needs, checked before anything changes."""
     problems: list[str] = []
-    user = conn.execute("SELECT current_user::text, (SELECT rolsuper FROM pg_catalog.pg_roles "
-                        "WHERE rolname = current_user)").fetchone()
+    user = one_row(conn, "SELECT current_user::text, (SELECT rolsuper FROM pg_catalog.pg_roles "
+                         "WHERE rolname = current_user)")
     if user[1]:
         return []
     seen: set[tuple[str, str]] = set()
     for step in plan.steps:
         if step.action == "create_schema":
-            ok = conn.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0]
+            ok = one_row(conn, "SELECT has_database_privilege(current_database(), 'CREATE')")[0]
             if not ok:
                 problems.append(f"CREATE on the database (for {step.id})")
             continue
@@ -50,8 +52,8 @@ def privilege_checks(conn: Any, plan: RepairPlan, record_ledger: bool) -> list[C
         if target is None:
             continue
         if step.action == "create_table":
-            ok = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s) "
-                              "OR has_schema_privilege(%s, 'CREATE')", (target[0], target[0])).fetchone()[0]
+            ok = one_row(conn, "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s) "
+                               "OR has_schema_privilege(%s, 'CREATE')", (target[0], target[0]))[0]
             if not ok:
                 problems.append(f"CREATE on schema {target[0]} (for {step.id})")
         elif target not in seen:
@@ -63,7 +65,7 @@ def privilege_checks(conn: Any, plan: RepairPlan, record_ledger: bool) -> list[C
             if row is not None and not row[1]:
                 problems.append(f"ownership of {target[0]}.{target[1]} (owned by {row[0]})")
     if record_ledger:
-        ok = conn.execute("SELECT has_table_privilege('supabase_migrations.schema_migrations', 'INSERT')").fetchone()[0]
+        ok = one_row(conn, "SELECT has_table_privilege('supabase_migrations.schema_migrations', 'INSERT')")[0]
         if not ok:
             problems.append("INSERT on supabase_migrations.schema_migrations")
     if not problems:

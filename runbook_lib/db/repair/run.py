@@ -65,7 +65,7 @@ def run_repair(
             conn.close()
 
 
-def _dry_run(conn: Any, *, allow_destructive: bool, lock_timeout_ms: int, statement_timeout_ms: int,
+def _dry_run(conn: psycopg.Connection[Any], *, allow_destructive: bool, lock_timeout_ms: int, statement_timeout_ms: int,
              migrations_dir: str | Path | None) -> RepairResult:
     with conn.transaction(force_rollback=True):
         conn.execute("SET TRANSACTION READ ONLY")

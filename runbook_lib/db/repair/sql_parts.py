@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "index_sql",
     "literal",
     "negate",
+    "one_row",
     "normalise_fk",
     "qualified",
     "rows_query",
@@ -171,9 +173,15 @@ def rows_query(schema: str, table: str, where: sql.Composable) -> sql.Composed:
 
 
 
-def set_local_limits(conn: Any, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
+def set_local_limits(conn: psycopg.Connection[Any], lock_timeout_ms: int, statement_timeout_ms: int) -> None:
     """Transaction-local lock and statement timeouts, and ``search_path = pg_catalog``."""
     conn.execute("SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true), "
                  "set_config('search_path', 'pg_catalog', true)",
                  (f"{int(lock_timeout_ms)}ms", f"{int(statement_timeout_ms)}ms"))
 
+
+def one_row(conn: psycopg.Connection[Any], query: str | sql.Composed, params: Sequence[Any] | None = None) -> Any:
+    """The row of a query that always returns exactly one (a SELECT of expressions or of aggregates)."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, "a SELECT of expressions or aggregates returns one row"
+    return row

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from .model import RepairPlan
-from .sql_parts import qualified
+from .sql_parts import one_row, qualified
 
 __all__ = ["same_rows", "table_checksums"]
 
 
-def table_checksums(conn: Any, plan: RepairPlan, before: dict[str, dict[str, Any]] | None = None
+def table_checksums(conn: psycopg.Connection[Any], plan: RepairPlan, before: dict[str, dict[str, Any]] | None = None
                     ) -> dict[str, dict[str, Any]]:
     """Row count and md5 of every touched existing table, over its pre-existing columns.
 
@@ -35,14 +36,14 @@ def table_checksums(conn: Any, plan: RepairPlan, before: dict[str, dict[str, Any
             out[label] = {"missing": True}
             continue
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-        count, digest = conn.execute(sql.SQL(
+        count, digest = one_row(conn, sql.SQL(
             "SELECT count(*), md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) "
-            "FROM (SELECT ROW({})::text AS r FROM {}) AS s").format(cols, qualified(*target))).fetchone()
+            "FROM (SELECT ROW({})::text AS r FROM {}) AS s").format(cols, qualified(*target)))
         out[label] = {"table": f"{target[0]}.{target[1]}", "rows": int(count), "md5": digest, "columns": columns}
     return out
 
 
-def _table_columns(conn: Any, key: tuple[str, str] | None) -> list[str] | None:
+def _table_columns(conn: psycopg.Connection[Any], key: tuple[str, str] | None) -> list[str] | None:
     if key is None:
         return None
     rows = conn.execute(
