@@ -17,6 +17,7 @@ import datetime as dt
 import html
 import math
 import numbers
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -65,6 +66,7 @@ _TABLE = "border-collapse:collapse;margin:6px 0;font-size:0.9em"
 _CELL = "border:1px solid #ddd;padding:3px 8px;vertical-align:top"
 _TEXT_CELL = f"{_CELL};text-align:left;white-space:pre-wrap;word-break:normal"
 _NUM_CELL = f"{_CELL};text-align:right;white-space:nowrap"
+_TIME_CELL = f"{_CELL};text-align:left;white-space:nowrap"
 _HEAD_CELL = f"{_CELL};background:#f5f5f5;font-weight:600;white-space:nowrap"
 _SCROLL = "overflow-x:auto;max-width:100%"
 _PRE = ("font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:0.9em;background:#f6f8fa;"
@@ -164,6 +166,12 @@ def _fmt_time(value: Any) -> str:
     return str(value)
 
 
+def _fmt_date(value: Any) -> str:
+    """A day (a date, or a time at midnight UTC, as day buckets are) as ``YYYY-MM-DD``."""
+    text = _fmt_time(value)
+    return text[:10] if not isinstance(value, str) else text
+
+
 def _fmt_bool(value: Any) -> str:
     return "yes" if bool(value) else "no"
 
@@ -189,17 +197,35 @@ COLUMN_KINDS: dict[str, ColumnKind] = {k.name: k for k in (
     ColumnKind("ratio", _fmt_ratio, True),
     ColumnKind("percent", _fmt_percent, True),
     ColumnKind("time", _fmt_time, False),
+    ColumnKind("date", _fmt_date, False),
 )}
+
+_COUNTED = re.compile(r"^(spans?|traces?|requests?|calls?|rows?|models?|errors?)[ _]"
+                      r"(with|without|missing|lacking|no)(?![a-z])")
 
 # Name patterns that tell a float column's kind (checked in order on the lower-cased column name).
 _NAME_KINDS: tuple[tuple[Callable[[str], bool], str], ...] = (
     (lambda n: n.endswith("_url"), "url"),
     (lambda n: n.endswith("_ms") or n == "ms", "ms"),
     (lambda n: n.endswith("_s") or n.endswith("_seconds"), "seconds"),
+    # "spans without cost", "traces_with_errors": a count of things, whatever else the name mentions
+    (lambda n: bool(_COUNTED.match(n)), "count"),
     (lambda n: "usd" in n or "cost" in n or "price" in n, "usd"),
     (lambda n: n.endswith("_pct") or "percent" in n, "percent"),
     (lambda n: n.endswith("_rate") or n.endswith("_ratio") or n.endswith("_share"), "ratio"),
 )
+
+
+def _time_kind(present: Any) -> str:
+    """``date`` when every value is a day (a date, or midnight UTC: day buckets), else ``time``."""
+    def is_day(value: Any) -> bool:
+        if not isinstance(value, dt.datetime):
+            return isinstance(value, dt.date)
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.time() == dt.time(0) and getattr(value, "nanosecond", 0) == 0
+
+    return "date" if len(present) and all(is_day(v) for v in present) else "time"
 
 
 def column_kind(name: str, values: Any) -> str:
@@ -212,11 +238,11 @@ def column_kind(name: str, values: Any) -> str:
     if pd.api.types.is_bool_dtype(dtype):
         return "bool"
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "time"
+        return _time_kind(series.dropna())
     if pd.api.types.is_object_dtype(dtype):
         present = series.dropna()
         if len(present) and all(isinstance(v, (dt.datetime, dt.date)) for v in present):
-            return "time"
+            return _time_kind(present)
         if len(present) and all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in present):
             series = pd.to_numeric(present)
             dtype = series.dtype
@@ -417,7 +443,7 @@ def _kinds(data: Any, formats: Mapping[str, str] | None) -> dict[str, str]:
 
 def _cell_html(value: Any, kind: str) -> str:
     text = format_value(value, kind)
-    style = _NUM_CELL if COLUMN_KINDS[kind].numeric else _TEXT_CELL
+    style = _NUM_CELL if COLUMN_KINDS[kind].numeric else _TIME_CELL if kind in ("time", "date") else _TEXT_CELL
     if kind == "url" and text.startswith(("http://", "https://")):
         return f'<td style="{style}"><a href="{html.escape(text)}" target="_blank">{html.escape(text)}</a></td>'
     return f'<td style="{style}">{html.escape(text)}</td>'

@@ -60,7 +60,7 @@ def test_kinds_are_inferred_from_name_and_dtype() -> None:
                           "mean": [1.25, 2.5], "trace_url": ["http://127.0.0.1:3000/t/1", None]})
     assert {c: column_kind(c, frame[c]) for c in frame} == {
         "model": "text", "traces": "count", "spans": "count", "p95_ms": "ms", "cost_usd": "usd",
-        "error_rate": "ratio", "day": "time", "ok": "bool", "mean": "number", "trace_url": "url"}
+        "error_rate": "ratio", "day": "date", "ok": "bool", "mean": "number", "trace_url": "url"}
 
 
 def test_plain_text_table_keeps_text_whole_and_aligns_numbers_right() -> None:
