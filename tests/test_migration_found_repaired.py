@@ -94,4 +94,7 @@ def test_a_passed_repair_reports_its_drift_as_found_then_repaired(agentops_db, t
 
     rows = _finding_rows(applied)
     assert rows and all("fail" not in row for row in rows)
+    assert not any("-p apply true" in cell for row in rows for cell in row)  # no remedy: this run applied it
+    assert any("-p apply true" in cell for row in dry_rows for cell in row)
+    assert ".;" not in checks["migration.summary"]["summary"]
     assert sorted(next(c for c in row if c.startswith("drift.")) for row in rows if "found" in row) == found

@@ -102,6 +102,7 @@ class MigrationRunbook(Runbook):
         problems = frame[frame["status"] != "pass"]
         if len(problems) and self.apply:  # not a verdict yet: section 5 says what the repair fixed
             problems = problems.assign(status=problems["status"].replace({Status.FAIL.value: "found"}))
+            problems = problems.drop(columns=["remedy"])  # this run applies it
         if len(problems):
             result.table(problems, title="Findings before the repair" if self.apply else "Findings",
                          formats={"version": "text"})
@@ -210,7 +211,7 @@ class MigrationRunbook(Runbook):
                                          "fix the connection (section 1) and run again",
                                          severity=Severity.CRITICAL)])
         changed = bool(self.repair and self.repair.mode == "apply" and self.repair.changed)
-        pieces = [report.level_sentence if report else "no drift report"]
+        pieces = [report.level_sentence.rstrip(".") if report else "no drift report"]
         pieces.append("changes applied and committed" if changed else "nothing changed")
         if self.auth is not None:
             pieces.append("auth query passes" if self.auth.ok else "auth query FAILS")
