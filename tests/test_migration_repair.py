@@ -42,6 +42,8 @@ def test_dry_run_changes_nothing(agentops_db, level):
     assert result.mode == "dry_run" and not result.changed and result.plan.steps
     assert result.checks[0].id == "repair.plan" and "dry run: nothing changed" in result.checks[0].summary
     assert "BEGIN;" in result.sql and "pg_advisory_xact_lock" in result.sql
+    assert [row["action"] for row in result.plan_rows] == [s.action.value for s in result.plan.steps]
+    assert all(type(row["action"]) is str for row in result.plan_rows)
     assert state(db.dsn) == before
 
 
@@ -176,6 +178,7 @@ def test_concurrent_apply_times_out_cleanly(agentops_db):
             second = run_repair(db.dsn_ref, apply=True, lock_timeout_ms=200)
             assert not second.ok and not second.changed
             assert "another 10_migration repair holds the advisory lock" in second.checks[0].summary
+            assert second.checks[0].to_dict()["evidence"]["phase"] == "advisory lock"
             blocker.rollback()
             assert first.result().ok
     finally:
@@ -202,6 +205,7 @@ def test_connection_killed_mid_apply_leaves_the_database_as_before(agentops_db):
     assert result.failed_step and result.failed_step.startswith("20250711231118.")
     assert "connection was lost" in result.checks[0].summary and "nothing was changed" in result.checks[0].summary
     assert [o.status for o in result.outcomes][:1] == ["applied"]
+    assert result.checks[0].evidence["phase"] == "step" and result.checks[0].evidence["step"] == result.failed_step
     assert state(db.dsn) == before
 
 

@@ -11,7 +11,7 @@ commits. Any failure rolls everything back.
 
 The parts, in the order a run uses them:
 
-- :mod:`.model`: steps, plan, outcomes, result;
+- :mod:`.model`: modes, step actions and statuses, steps, plan, outcomes, result;
 - :mod:`.sql_parts`: the catalog predicates and DDL fragments steps are built from;
 - :mod:`.plan`: findings to ordered steps (what is destructive is defined there);
 - :mod:`.probes`: preflight row probes and privileges, read-only, before anything changes;
@@ -23,7 +23,17 @@ The parts, in the order a run uses them:
 
 from __future__ import annotations
 
-from .model import ADVISORY_LOCK_KEY, Preflight, RepairPlan, RepairResult, RepairStep, StepOutcome
+from .model import (
+    ADVISORY_LOCK_KEY,
+    Preflight,
+    RepairMode,
+    RepairPlan,
+    RepairResult,
+    RepairStep,
+    StepAction,
+    StepOutcome,
+    StepStatus,
+)
 from .plan import plan_repair
 from .probes import preflight
 from .run import run_repair
@@ -32,10 +42,13 @@ from .verify import table_checksums
 __all__ = [
     "ADVISORY_LOCK_KEY",
     "Preflight",
+    "RepairMode",
     "RepairStep",
     "RepairPlan",
     "RepairResult",
+    "StepAction",
     "StepOutcome",
+    "StepStatus",
     "plan_repair",
     "run_repair",
     "preflight",

@@ -23,13 +23,28 @@ from ...checks import Check, Severity
 from ...secrets import redact
 from ..drift import DriftReport, analyse
 from .ledger import record_ledger
-from .model import ADVISORY_LOCK_KEY, RepairPlan, RepairResult, RepairStep, StepOutcome
+from .model import ADVISORY_LOCK_KEY, RepairMode, RepairPlan, RepairResult, RepairStep, StepOutcome, StepStatus, Word
 from .plan import plan_repair, skipped_checks
 from .probes import preflight, privilege_checks
 from .sql_parts import one_row, set_local_limits
 from .verify import same_rows, table_checksums
 
-__all__ = ["apply_error_check", "apply_repair"]
+__all__ = ["ApplyPhase", "apply_error_check", "apply_repair"]
+
+
+class ApplyPhase(Word):
+    """Where an apply is; a failure names it (evidence ``phase``, and the summary when no step ran)."""
+
+    SETUP = "setup"
+    ADVISORY_LOCK = "advisory lock"
+    PLANNING = "planning"
+    PREFLIGHT = "preflight"
+    CHECKSUMS = "checksums"
+    STEP = "step"
+    VERIFICATION = "verification"
+    LEDGER = "ledger"
+    COMMIT = "commit"
+    DONE = "done"
 
 
 class _Abort(Exception):
@@ -48,7 +63,7 @@ class _Progress:
     The result is built from it whether the transaction commits, aborts or fails.
     """
 
-    phase: str = "setup"
+    phase: ApplyPhase = ApplyPhase.SETUP
     step: RepairStep | None = None
     report: DriftReport | None = None
     plan: RepairPlan | None = None
@@ -73,11 +88,13 @@ class _Apply:
         self.migrations_dir = migrations_dir
         self.progress = _Progress()
 
-    def phases(self) -> list[tuple[str, Callable[[], None]]]:
-        """The phases in the order they run inside the transaction, each with the name errors report."""
-        return [("setup", self.set_limits), ("advisory lock", self.lock), ("planning", self.plan),
-                ("preflight", self.preflight), ("checksums", self.checksums_before), ("step", self.run_steps),
-                ("checksums", self.checksums_after), ("verification", self.verify), ("ledger", self.record)]
+    def phases(self) -> list[tuple[ApplyPhase, Callable[[], None]]]:
+        """The phases in the order they run inside the transaction."""
+        return [(ApplyPhase.SETUP, self.set_limits), (ApplyPhase.ADVISORY_LOCK, self.lock),
+                (ApplyPhase.PLANNING, self.plan), (ApplyPhase.PREFLIGHT, self.preflight),
+                (ApplyPhase.CHECKSUMS, self.checksums_before), (ApplyPhase.STEP, self.run_steps),
+                (ApplyPhase.CHECKSUMS, self.checksums_after), (ApplyPhase.VERIFICATION, self.verify),
+                (ApplyPhase.LEDGER, self.record)]
 
     def run(self) -> RepairResult:
         progress = self.progress
@@ -86,8 +103,8 @@ class _Apply:
                 for phase, run_phase in self.phases():
                     progress.phase = phase
                     run_phase()
-                progress.phase = "commit"
-            progress.phase = "done"
+                progress.phase = ApplyPhase.COMMIT
+            progress.phase = ApplyPhase.DONE
         except _Abort as abort:
             return self.aborted(abort)
         except psycopg.Error as exc:
@@ -126,7 +143,7 @@ class _Apply:
             progress.step = step
             started = time.perf_counter()
             if not one_row(self.conn, step.probe)[0]:
-                progress.outcomes.append(StepOutcome(step.id, "already done"))
+                progress.outcomes.append(StepOutcome(step.id, StepStatus.ALREADY_DONE))
                 continue
             for statement in step.statements:
                 self.conn.execute(statement)
@@ -136,7 +153,7 @@ class _Apply:
                     f"step {step.id} ran but its verify query does not see the expected state; rolled back, "
                     "nothing was changed", "report this; the step's SQL is shown in the plan",
                     severity=Severity.CRITICAL, evidence={"version": step.version, "step": step.id})], step.id)
-            progress.outcomes.append(StepOutcome(step.id, "applied", (time.perf_counter() - started) * 1000))
+            progress.outcomes.append(StepOutcome(step.id, StepStatus.APPLIED, (time.perf_counter() - started) * 1000))
         progress.step = None
 
     def checksums_after(self) -> None:
@@ -174,7 +191,7 @@ class _Apply:
     # results --------------------------------------------------------------------------------------
     def aborted(self, abort: _Abort) -> RepairResult:
         p = self.progress
-        return RepairResult("apply", False, False, p.plan, p.sql,
+        return RepairResult(RepairMode.APPLY, False, False, p.plan, p.sql,
                             abort.checks + (skipped_checks(p.plan) if p.plan else []), p.outcomes,
                             failed_step=abort.failed_step, report_before=p.report, plan_rows=p.rows,
                             checksums_before=p.before)
@@ -182,7 +199,7 @@ class _Apply:
     def failed(self, exc: psycopg.Error) -> RepairResult:
         p = self.progress
         check = apply_error_check(exc, p.step, p.phase, self.lock_timeout_ms, self.statement_timeout_ms)
-        return RepairResult("apply", False, False, p.plan, p.sql, [check], p.outcomes,
+        return RepairResult(RepairMode.APPLY, False, False, p.plan, p.sql, [check], p.outcomes,
                             failed_step=p.step.id if p.step else None, report_before=p.report,
                             plan_rows=p.rows, checksums_before=p.before)
 
@@ -190,7 +207,7 @@ class _Apply:
         p = self.progress
         plan, report = p.plan, p.report
         assert plan is not None
-        applied = [o for o in p.outcomes if o.status == "applied"]
+        applied = [o for o in p.outcomes if o.status is StepStatus.APPLIED]
         checks: list[Check] = []
         if not plan.steps:
             checks.append(Check.passed(
@@ -202,7 +219,7 @@ class _Apply:
                 "repair.apply", "Apply the repair",
                 f"applied {len(applied)} step(s) in one transaction "
                 f"({len(p.outcomes) - len(applied)} already in place); verified and committed",
-                evidence={"version": "", "steps": [o.__dict__ for o in p.outcomes]}))
+                evidence={"version": "", "steps": [o.as_row() for o in p.outcomes]}))
             checks += _row_checks(p.before, p.after)
         recorded = p.ledger
         if recorded:
@@ -214,7 +231,7 @@ class _Apply:
                                         "no supabase_migrations.schema_migrations table: nothing recorded",
                                         evidence={"version": ""}))
         checks += skipped_checks(plan)
-        return RepairResult("apply", True, bool(applied) or bool(recorded), plan, p.sql, checks, p.outcomes,
+        return RepairResult(RepairMode.APPLY, True, bool(applied) or bool(recorded), plan, p.sql, checks, p.outcomes,
                             ledger_recorded=recorded, checksums_before=p.before, checksums_after=p.after,
                             report_before=report, report_after=p.report_after, plan_rows=p.rows)
 
@@ -244,16 +261,16 @@ def apply_repair(conn: psycopg.Connection[Any], *, allow_destructive: bool, lock
                   statement_timeout_ms=statement_timeout_ms, migrations_dir=migrations_dir).run()
 
 
-def apply_error_check(exc: BaseException, step: RepairStep | None, phase: str, lock_timeout_ms: int,
+def apply_error_check(exc: BaseException, step: RepairStep | None, phase: ApplyPhase, lock_timeout_ms: int,
                       statement_timeout_ms: int) -> Check:
     """The failed check (errored, for a connection lost while committing) for a database error in ``phase``."""
-    where = f"step {step.id} ({step.title})" if step else phase
-    evidence = {"version": step.version if step else "", "step": step.id if step else None, "phase": phase,
+    where = f"step {step.id} ({step.title})" if step else phase.value
+    evidence = {"version": step.version if step else "", "step": step.id if step else None, "phase": phase.value,
                 "error": type(exc).__name__, "sqlstate": getattr(getattr(exc, "diag", None), "sqlstate", None)}
     primary = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc).splitlines()[0:1]
     primary = redact(primary if isinstance(primary, str) else (primary[0] if primary else type(exc).__name__))
     if isinstance(exc, pg_errors.LockNotAvailable):
-        if phase == "advisory lock":
+        if phase is ApplyPhase.ADVISORY_LOCK:
             return Check.failed(
                 "repair.apply", "Apply the repair",
                 "another 10_migration repair holds the advisory lock; gave up after "
@@ -273,7 +290,7 @@ def apply_error_check(exc: BaseException, step: RepairStep | None, phase: str, l
             "raise statement_timeout_ms (large tables take longer to check) and run again",
             severity=Severity.CRITICAL, evidence=evidence)
     if isinstance(exc, psycopg.OperationalError) or getattr(exc, "sqlstate", "") in ("57P01", "57P02", "57P03"):
-        if phase == "commit":
+        if phase is ApplyPhase.COMMIT:
             return Check.errored(
                 "repair.apply", "Apply the repair",
                 f"the connection was lost while committing ({primary}): the outcome is unknown",

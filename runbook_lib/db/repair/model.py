@@ -1,4 +1,4 @@
-"""Repair data model: steps, the plan, step outcomes and the result of a run.
+"""Repair data model: modes, step actions and statuses, steps, the plan, outcomes and the result of a run.
 
 A :class:`RepairStep` carries its SQL (identifiers composed with :mod:`psycopg.sql`), a probe
 (``SELECT`` true while the step is still needed), a verify query (true once the desired state
@@ -8,6 +8,7 @@ holds) and :class:`Preflight` probes that find rows which would make it fail.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import psycopg
@@ -17,10 +18,85 @@ from ...checks import Check
 from ..drift import DriftReport, Finding
 from ..expected import ExpectedSchema
 
-__all__ = ["ADVISORY_LOCK_KEY", "Preflight", "RepairPlan", "RepairResult", "RepairStep", "StepOutcome"]
+__all__ = [
+    "ADVISORY_LOCK_KEY",
+    "Preflight",
+    "RepairMode",
+    "RepairPlan",
+    "RepairResult",
+    "RepairStep",
+    "StepAction",
+    "StepOutcome",
+    "StepStatus",
+    "Word",
+]
 
 #: Key of the transaction-level advisory lock every 10_migration repair takes.
 ADVISORY_LOCK_KEY = 0x41_4F_52_42_00_10  # "AORB" + 10_migration
+
+
+class Word(str, Enum):
+    """A string enum that prints, formats and serialises as its value (``enum.StrEnum`` from Python 3.11)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class RepairMode(Word):
+    """What a run does: plan and probe read-only, or plan and apply in one transaction.
+
+    Destructive steps are a separate choice (``allow_destructive``): a dry run with it shows the
+    drops an apply would run.
+    """
+
+    DRY_RUN = "dry_run"
+    APPLY = "apply"
+
+
+class StepAction(Word):
+    """What a repair step does. Within one migration version, steps run in :attr:`rank` order."""
+
+    CREATE_SCHEMA = "create_schema"
+    CREATE_ENUM = "create_enum"
+    MOVE_TABLE = "move_table"
+    CREATE_TABLE = "create_table"
+    RENAME_COLUMN = "rename_column"
+    ADD_COLUMN = "add_column"
+    ALTER_COLUMN = "alter_column"
+    BACKFILL = "backfill"
+    PRIMARY_KEY = "primary_key"
+    UNIQUE = "unique"
+    RENAME_CONSTRAINT = "rename_constraint"
+    FOREIGN_KEY = "foreign_key"
+    INDEX = "index"
+    DROP_TABLE = "drop_table"
+
+    @property
+    def rank(self) -> int:
+        """Order within a version: schemas and types, tables, columns, data, keys, indexes, drops."""
+        return _ACTION_RANK[self]
+
+    @property
+    def creates(self) -> bool:
+        """True for a new schema, type or table: no existing table (or row) is touched."""
+        return self in (StepAction.CREATE_SCHEMA, StepAction.CREATE_ENUM, StepAction.CREATE_TABLE)
+
+
+_ACTION_RANK = {StepAction.CREATE_SCHEMA: 0, StepAction.CREATE_ENUM: 1, StepAction.MOVE_TABLE: 2,
+                StepAction.CREATE_TABLE: 3, StepAction.RENAME_COLUMN: 4, StepAction.ADD_COLUMN: 5,
+                StepAction.ALTER_COLUMN: 6, StepAction.BACKFILL: 7, StepAction.PRIMARY_KEY: 8, StepAction.UNIQUE: 9,
+                StepAction.RENAME_CONSTRAINT: 10, StepAction.FOREIGN_KEY: 10, StepAction.INDEX: 11,
+                StepAction.DROP_TABLE: 12}
+
+
+class StepStatus(Word):
+    """What the apply did with a step: ran it, or found its effect already in place (its probe was false)."""
+
+    APPLIED = "applied"
+    ALREADY_DONE = "already done"
 
 
 @dataclass(frozen=True)
@@ -39,7 +115,7 @@ class RepairStep:
 
     id: str
     version: str
-    action: str
+    action: StepAction
     title: str
     statements: list[sql.Composed]
     probe: sql.Composed
@@ -50,6 +126,9 @@ class RepairStep:
     destructive: bool = False
     covers: list[str] = field(default_factory=list)
     preflight: list[Preflight] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.action = StepAction(self.action)
 
     def render(self, conn: psycopg.Connection[Any]) -> str:
         body = ";\n".join(s.as_string(conn) for s in self.statements)
@@ -73,15 +152,15 @@ class RepairPlan:
         """(table before, table after or None if dropped, column renames) of existing tables."""
         out: dict[tuple[str, str], list[Any]] = {}
         for step in self.steps:
-            if step.action in ("create_table", "create_schema", "create_enum"):
+            if step.action.creates:
                 continue
             before = step.table_before or step.table
             if before is None:
                 continue
             entry = out.setdefault(before, [before, {}])
-            if step.action == "move_table":
+            if step.action is StepAction.MOVE_TABLE:
                 entry[0] = step.table
-            if step.action == "drop_table":
+            if step.action is StepAction.DROP_TABLE:
                 entry[0] = None
             entry[1].update(step.renames)
         return [(before, after, renames) for before, (after, renames) in out.items()]
@@ -101,23 +180,32 @@ class RepairPlan:
         return "\n\n".join(lines)
 
     def rows(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-        return [{"order": i + 1, "version": s.version, "step": s.id, "action": s.action, "title": s.title,
+        return [{"order": i + 1, "version": s.version, "step": s.id, "action": s.action.value, "title": s.title,
                  "destructive": s.destructive, "sql": ";\n".join(x.as_string(conn) for x in s.statements)}
                 for i, s in enumerate(self.steps)]
 
 
 @dataclass
 class StepOutcome:
+    """One step of an apply: what happened to it and how long it took (0 when already done)."""
+
     step_id: str
-    status: str  # applied | already done | not run
+    status: StepStatus
     duration_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.status = StepStatus(self.status)
+
+    def as_row(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (the status as its value)."""
+        return {"step_id": self.step_id, "status": self.status.value, "duration_ms": self.duration_ms}
 
 
 @dataclass
 class RepairResult:
     """What :func:`run_repair` did. ``checks`` are ready for ``runbook_lib.display.show_checks``."""
 
-    mode: str  # dry_run | apply
+    mode: RepairMode
     ok: bool
     changed: bool
     plan: RepairPlan | None
@@ -131,6 +219,9 @@ class RepairResult:
     report_before: DriftReport | None = None
     report_after: DriftReport | None = None
     plan_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.mode = RepairMode(self.mode)
 
     @property
     def message(self) -> str:

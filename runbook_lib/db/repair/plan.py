@@ -18,7 +18,7 @@ from psycopg import sql
 from ...checks import Check, Severity
 from ..drift import COVERED, DIFFERS, MISSING, OBSOLETE, DriftReport, Finding
 from ..expected import TableSpec, short_table
-from .model import Preflight, RepairPlan, RepairStep
+from .model import Preflight, RepairPlan, RepairStep, StepAction
 from .sql_parts import (
     MAX_ROWS,
     column_exists,
@@ -39,11 +39,6 @@ from .sql_parts import (
 )
 
 __all__ = ["plan_repair", "skipped_checks"]
-
-_RANK = {"create_schema": 0, "create_enum": 1, "move_table": 2, "create_table": 3, "rename_column": 4,
-         "add_column": 5, "alter_column": 6, "backfill": 7, "primary_key": 8, "unique": 9,
-         "rename_constraint": 10, "foreign_key": 10, "index": 11, "drop_table": 12}
-
 
 class _Planner:
     def __init__(self, report: DriftReport, allow_destructive: bool) -> None:
@@ -81,14 +76,14 @@ class _Planner:
                 self.skip(f, "no automatic repair for this kind of object")
                 continue
             handler(f)
-        self.steps.sort(key=lambda s: (s.version, _RANK[s.action], s.id))
+        self.steps.sort(key=lambda s: (s.version, s.action.rank, s.id))
         return RepairPlan(self.steps, self.skipped, self.allow_destructive, self.expected)
 
     # schema / enum / tables ---------------------------------------------------------------------
     def _on_schema(self, f: Finding) -> None:
         name = f.object.name
         self.add(RepairStep(
-            f"{f.version}.schema.{name}", f.version, "create_schema", f"create schema {name}",
+            f"{f.version}.schema.{name}", f.version, StepAction.CREATE_SCHEMA, f"create schema {name}",
             [sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name))],
             select(negate(schema_exists(name))), select(schema_exists(name)), covers=[f.check_id]))
 
@@ -102,7 +97,7 @@ class _Planner:
             "EXISTS (SELECT 1 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace "
             "WHERE n.nspname = {} AND t.typname = {})").format(literal(o.schema), literal(o.name))
         self.add(RepairStep(
-            f"{f.version}.enum.{o.name}", f.version, "create_enum", f"create enum {o.schema}.{o.name}",
+            f"{f.version}.enum.{o.name}", f.version, StepAction.CREATE_ENUM, f"create enum {o.schema}.{o.name}",
             [sql.SQL("CREATE TYPE {} AS ENUM ({})").format(qualified(o.schema, o.name), labels)],
             select(negate(exists)), select(exists), covers=[f.check_id]))
 
@@ -114,7 +109,7 @@ class _Planner:
         if f.legacy and f.legacy.get("kind") == "table" and spec.moved_from:
             old_schema, old_name = spec.moved_from
             self.add(RepairStep(
-                f"{f.version}.{short_table(o.schema, o.name)}.move", f.version, "move_table",
+                f"{f.version}.{short_table(o.schema, o.name)}.move", f.version, StepAction.MOVE_TABLE,
                 f"move {old_schema}.{old_name} to schema {o.schema} (rows kept)",
                 [sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(qualified(old_schema, old_name),
                                                                 sql.Identifier(o.schema))],
@@ -124,7 +119,7 @@ class _Planner:
                 table_before=(old_schema, old_name), covers=covers))
             return
         self.add(RepairStep(
-            f"{f.version}.{short_table(o.schema, o.name)}.create", f.version, "create_table",
+            f"{f.version}.{short_table(o.schema, o.name)}.create", f.version, StepAction.CREATE_TABLE,
             f"create table {o.schema}.{o.name}", _create_table(spec),
             select(negate(table_exists(o.schema, o.name))), select(table_exists(o.schema, o.name)),
             table=(o.schema, o.name), covers=covers))
@@ -135,7 +130,7 @@ class _Planner:
             self.skip(f, "dropping a table is destructive: run with allow_destructive=True to drop it")
             return
         self.add(RepairStep(
-            f"{f.version}.{short_table(o.schema, o.name)}.drop", f.version, "drop_table",
+            f"{f.version}.{short_table(o.schema, o.name)}.drop", f.version, StepAction.DROP_TABLE,
             f"drop obsolete table {o.schema}.{o.name} (DESTRUCTIVE: its rows are lost)",
             [sql.SQL("DROP TABLE {}").format(qualified(o.schema, o.name))],
             select(table_exists(o.schema, o.name)), select(negate(table_exists(o.schema, o.name))),
@@ -151,7 +146,7 @@ class _Planner:
         if f.problem == MISSING and f.legacy:
             old = f.legacy["name"]
             self.add(RepairStep(
-                f"{f.version}.{tid}.{o.name}.rename", f.version, "rename_column",
+                f"{f.version}.{tid}.{o.name}.rename", f.version, StepAction.RENAME_COLUMN,
                 f"rename column {o.schema}.{o.table}.{old} to {o.name} (data kept)",
                 [sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
                     qualified(*key), sql.Identifier(old), sql.Identifier(o.name))],
@@ -173,7 +168,7 @@ class _Planner:
                     rows_query(*key, sql.SQL("true")),
                     "add the column by hand with a default, fill it, then run the repair again"))
             self.add(RepairStep(
-                step_id, f.version, "add_column", f"add column {o.label}",
+                step_id, f.version, StepAction.ADD_COLUMN, f"add column {o.label}",
                 [sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(qualified(*key), column_sql(spec))],
                 select(negate(column_exists(*key, o.name))), select(column_exists(*key, o.name, spec)),
                 table=key, covers=[f.check_id], preflight=pre))
@@ -215,7 +210,7 @@ class _Planner:
         if not statements:
             return
         self.add(RepairStep(
-            step_id, f.version, "alter_column", f"align {o.label} (default / NOT NULL)", statements,
+            step_id, f.version, StepAction.ALTER_COLUMN, f"align {o.label} (default / NOT NULL)", statements,
             select(negate(column_exists(*key, o.name, spec))), select(column_exists(*key, o.name, spec)),
             table=key, covers=[f.check_id], preflight=pre))
 
@@ -263,8 +258,8 @@ class _Planner:
         title = (f"replace primary key {old.name} ({', '.join(old.columns)}) of {key[0]}.{key[1]} with "
                  f"{o.name} ({', '.join(columns)})" if old else f"add primary key {o.name} ({', '.join(columns)})")
         want = constraint_exists(*key, o.name, "p", columns)
-        self.add(RepairStep(step_id, f.version, "primary_key", title, statements, select(negate(want)), select(want),
-                            table=key, covers=[f.check_id], preflight=pre))
+        self.add(RepairStep(step_id, f.version, StepAction.PRIMARY_KEY, title, statements, select(negate(want)),
+                            select(want), table=key, covers=[f.check_id], preflight=pre))
 
     def _on_unique(self, f: Finding) -> None:
         o = f.object
@@ -275,13 +270,13 @@ class _Planner:
         if f.problem == DIFFERS and f.live:
             stmt = sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
                 qualified(*key), sql.Identifier(f.live["name"]), sql.Identifier(o.name))
-            self.add(RepairStep(step_id, f.version, "rename_constraint",
+            self.add(RepairStep(step_id, f.version, StepAction.RENAME_CONSTRAINT,
                                 f"rename unique constraint {f.live['name']} to {o.name}", [stmt],
                                 select(negate(want)), select(want), table=key, covers=[f.check_id]))
             return
         stmt = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})").format(
             qualified(*key), sql.Identifier(o.name), ident_list(columns))
-        self.add(RepairStep(step_id, f.version, "unique", f"add unique constraint {o.name}", [stmt],
+        self.add(RepairStep(step_id, f.version, StepAction.UNIQUE, f"add unique constraint {o.name}", [stmt],
                             select(negate(want)), select(want), table=key, covers=[f.check_id],
                             preflight=self._dup_preflight(step_id, key, columns, "unique key")))
 
@@ -301,7 +296,7 @@ class _Planner:
             if same:
                 stmt = sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
                     qualified(*key), sql.Identifier(old["name"]), sql.Identifier(o.name))
-                self.add(RepairStep(step_id, f.version, "rename_constraint",
+                self.add(RepairStep(step_id, f.version, StepAction.RENAME_CONSTRAINT,
                                     f"rename foreign key {old['name']} to {o.name} (same definition)", [stmt],
                                     select(negate(want)), select(want), table=key, covers=[f.check_id]))
                 return
@@ -323,8 +318,8 @@ class _Planner:
                 not_null, qualified(ref_schema, ref_table), match)),
             f"delete these orphan rows or create the missing {fk['references']} rows, then run the repair again")]
         title = (f"replace foreign key {replaced} with {o.name}" if replaced else f"add foreign key {o.name}")
-        self.add(RepairStep(step_id, f.version, "foreign_key", title, statements, select(negate(want)), select(want),
-                            table=key, covers=[f.check_id], preflight=pre))
+        self.add(RepairStep(step_id, f.version, StepAction.FOREIGN_KEY, title, statements, select(negate(want)),
+                            select(want), table=key, covers=[f.check_id], preflight=pre))
 
     def _on_index(self, f: Finding) -> None:
         o = f.object
@@ -335,7 +330,7 @@ class _Planner:
         statements.append(index_sql(*key, o.spec))
         want = index_exists(*key, o.name, o.spec["keys"])
         self.add(RepairStep(
-            f"{f.version}.{short_table(*key)}.{o.name}", f.version, "index",
+            f"{f.version}.{short_table(*key)}.{o.name}", f.version, StepAction.INDEX,
             f"{'re' if f.problem == DIFFERS else ''}create index {o.name} on {o.spec['keys']}", statements,
             select(negate(want)), select(want), table=key, covers=[f.check_id]))
 
@@ -382,7 +377,7 @@ def _paid_seats_step(version: str, key: tuple[str, str]) -> RepairStep:
         "EXISTS (SELECT 1 FROM {t} AS m JOIN {orgs} AS o ON o.id = m.org_id WHERE o.prem_status = 'pro' "
         "AND m.role = 'owner' AND m.is_paid IS NOT TRUE)").format(t=t, orgs=orgs)
     return RepairStep(
-        f"{version}.{short_table(*key)}.is_paid.backfill", version, "backfill",
+        f"{version}.{short_table(*key)}.is_paid.backfill", version, StepAction.BACKFILL,
         "mark owners (or the first admin) of pro orgs as paid seats, as the migration does",
         [owners, admins], select(unpaid), select(negate(unpaid)), table=key)
 

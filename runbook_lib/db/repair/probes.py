@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from ...checks import Check, Severity
-from .model import RepairPlan
+from .model import RepairPlan, StepAction
 from .sql_parts import MAX_ROWS, one_row
 
 __all__ = ["preflight", "privilege_checks"]
@@ -43,7 +43,7 @@ def privilege_checks(conn: psycopg.Connection[Any], plan: RepairPlan, record_led
         return []
     seen: set[tuple[str, str]] = set()
     for step in plan.steps:
-        if step.action == "create_schema":
+        if step.action is StepAction.CREATE_SCHEMA:
             ok = one_row(conn, "SELECT has_database_privilege(current_database(), 'CREATE')")[0]
             if not ok:
                 problems.append(f"CREATE on the database (for {step.id})")
@@ -51,7 +51,7 @@ def privilege_checks(conn: psycopg.Connection[Any], plan: RepairPlan, record_led
         target = step.table_before or step.table
         if target is None:
             continue
-        if step.action == "create_table":
+        if step.action is StepAction.CREATE_TABLE:
             ok = one_row(conn, "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s) "
                                "OR has_schema_privilege(%s, 'CREATE')", (target[0], target[0]))[0]
             if not ok:

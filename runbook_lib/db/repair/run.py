@@ -20,7 +20,7 @@ from ..connection import connect
 from ..drift import analyse
 from ..limits import SessionLimits, is_timeout, timeout_error
 from .apply import apply_repair
-from .model import RepairResult
+from .model import RepairMode, RepairResult
 from .plan import plan_repair, skipped_checks
 from .probes import preflight, privilege_checks
 from .sql_parts import set_local_limits
@@ -39,7 +39,7 @@ def run_repair(
     connect_timeout: int = 10,
 ) -> RepairResult:
     """Plan (and with ``apply=True`` apply) the repair; never raises for expected failures."""
-    mode = "apply" if apply else "dry_run"
+    mode = RepairMode.APPLY if apply else RepairMode.DRY_RUN
     try:
         limits = SessionLimits(lock_timeout_ms, statement_timeout_ms)
         conn = connect(database_url, autocommit=False, connect_timeout=connect_timeout, limits=limits)
@@ -93,6 +93,6 @@ def _dry_run(conn: psycopg.Connection[Any], *, allow_destructive: bool, lock_tim
                             f"review the SQL, then run `{REPAIR_SCHEMA}`",
                             evidence={"version": "", "steps": len(plan.steps),
                                       "step_ids": [s.id for s in plan.steps]})
-    return RepairResult("dry_run", not problems, False, plan, text, [head, *checks], report_before=report,
+    return RepairResult(RepairMode.DRY_RUN, not problems, False, plan, text, [head, *checks], report_before=report,
                         plan_rows=rows)
 
