@@ -28,6 +28,7 @@ def test_notebook_dry_run_apply_and_second_run(agentops_db, tmp_path):
     assert dry.verdict == "failed" and dry.exit_code == 1
     assert checks["drift.org_invites.inviter_id"] == "fail" and checks["repair.apply"] == "skip"
     assert checks["auth.query"] == "fail" and checks["migration.summary"] == "fail"
+    assert checks["api_key.exposure"] == "warn"  # drift: the API has logged the key with every failed auth
     assert state(db.dsn) == before
     html = (dry.run_dir / dry.notebooks[0].html).read_text()
     assert "ALTER TABLE" in html and "RENAME COLUMN" in html
@@ -43,12 +44,30 @@ def test_notebook_dry_run_apply_and_second_run(agentops_db, tmp_path):
     again = run_notebooks(["10_migration"], {**params, "apply": True}, out_dir=tmp_path)
     checks = _ids(again)
     assert again.verdict == "passed" and checks["drift.level"] == "pass"
+    assert "api_key.exposure" not in checks  # no drift found: nothing to rotate for
     assert "nothing to do" in next(c for c in again.notebooks[0].checks if c["id"] == "repair.apply")["summary"]
     assert state(db.dsn) == after
 
     for record in (dry, applied, again):
         text = _artifact_text(record.run_dir)
         assert db.server.password not in text and db.seed.api_key not in text
+
+
+def test_key_in_the_apis_log_is_counted_never_shown(agentops_db, tmp_path):
+    db = agentops_db("early")
+    log = tmp_path / "api.log"
+    log.write_text("INFO: started\n"
+                   f"sqlalchemy.exc.ProgrammingError: column users_1.billing_email does not exist [parameters: "
+                   f"{{'api_key_1': UUID('{db.seed.api_key}')}}]\n"
+                   f"ERROR: Exception in ASGI application ... api_key={db.seed.api_key.upper()}\n"
+                   "INFO: 127.0.0.1 - POST /v3/auth/token 500\n", encoding="utf-8")
+    record = run_notebooks(["10_migration"], {"database_url": db.dsn_ref, "agentops_api_key": db.api_key_ref,
+                                              "agentops_api_log": str(log)}, out_dir=tmp_path / "run")
+    check = next(c for c in record.notebooks[0].checks if c["id"] == "api_key.log")
+    assert check["status"] == "fail" and check["evidence"]["matching_lines"] == 2
+    assert "rotate_project_api_key" in check["remedy"]
+    text = _artifact_text(record.run_dir)
+    assert db.seed.api_key not in text and db.seed.api_key.upper() not in text
 
 
 def test_notebook_wrong_password_fails_cleanly(agentops_db, pg_dsn_ref, tmp_path):

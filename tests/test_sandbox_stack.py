@@ -136,6 +136,19 @@ def test_runbook_demo_ends_with_verdict_passed(tmp_path):
     analytics = {c["id"]: c for c in run["notebooks"][3]["checks"]}
     traces = re.search(r"in ([\d,]+) traces", analytics["traces.window.empty"]["summary"]).group(1)
     assert int(traces.replace(",", "")) >= 2000 + 6  # the seeded history and the round trip's own requests
+    # the story: drift found and repaired (and the key's exposure said), the store's missing price rows found
+    # and repaired, the round trip read back through the dashboard's route, the analytics reconciled
+    checks = {nb["name"]: {c["id"]: c for c in nb["checks"]} for nb in run["notebooks"]}
+    migration, setup, verification = checks["10_migration"], checks["00_setup"], checks["20_callback_verification"]
+    assert migration["repair.apply"]["status"] == "pass" and migration["api_key.exposure"]["status"] == "warn"
+    dated = setup["store.price.gpt-4o-mini-2024-07-18"]
+    assert dated["status"] == "warn" and dated["summary"].startswith("found, repaired below")
+    assert "shows cost 0 in the dashboard" in dated["summary"]
+    assert setup["store_repair.plan"]["status"] == "pass" and setup["store_repair.verify"]["status"] != "fail"
+    assert analytics["store.price.gpt-4o-mini-2024-07-18"]["status"] == "pass"  # priced for the dashboard now
+    assert verification["dashboard.cost"]["status"] == "pass"
+    assert "v4 detail" in verification["dashboard.cost"]["evidence"]["route"]
+    assert analytics["dashboard.reconciled"]["status"] == "pass"
     assert main(["report", "verify", str(report)]) == 0
     state = json.loads((tmp_path / "demo" / "state.json").read_text())
     assert state["status"] == "down"

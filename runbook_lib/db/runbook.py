@@ -15,6 +15,7 @@ from pathlib import Path
 from ..checks import Check, Severity, Status, found_then_repaired
 from ..errors import RunbookError
 from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
+from .api_key_log import key_exposure_checks
 from .auth_probe import AuthProbeResult, probe_auth_query
 from .connection import ServerInfo, connection_check
 from .drift import DriftReport, drift_report
@@ -30,7 +31,8 @@ _NO_CATALOG = "_Skipped: the live catalog could not be read (see section 2)._"
 class MigrationRunbook(Runbook):
     """10_migration: schema drift report and a verified, all-or-nothing repair of the AgentOps database.
 
-    Sections: ``connection``, ``drift``, ``plan``, ``apply``, ``verification``, ``summary``.
+    Sections: ``connection``, ``drift``, ``plan``, ``apply``, ``verification``, ``key_exposure`` (the
+    project key in the API's log while the schema drifted), ``summary``.
     """
 
     notebook = "10_migration"
@@ -38,7 +40,7 @@ class MigrationRunbook(Runbook):
     def __init__(self, *, database_url: str, agentops_api_key: str | None = None,
                  migrations_dir: str | Path | None = None, apply: bool = False, allow_destructive: bool = False,
                  lock_timeout_ms: int = 5000, statement_timeout_ms: int = 60000,
-                 set_prem_status: str | None = None) -> None:
+                 set_prem_status: str | None = None, agentops_api_log: str | Path | None = None) -> None:
         super().__init__()
         self.database_url = database_url
         self.agentops_api_key = agentops_api_key or None
@@ -48,6 +50,7 @@ class MigrationRunbook(Runbook):
         self.lock_timeout_ms = lock_timeout_ms
         self.statement_timeout_ms = statement_timeout_ms
         self.set_prem_status = set_prem_status or None
+        self.agentops_api_log = agentops_api_log or None
         self.server: ServerInfo | None = None
         self.drift_before: DriftReport | None = None
         self.repair: RepairResult | None = None
@@ -194,6 +197,21 @@ class MigrationRunbook(Runbook):
                 if c.status is Status.FAIL and c.id not in still]
 
     # 6 -------------------------------------------------------------------------------------------
+    @section("The project key in the API's log")
+    def key_exposure(self) -> Section:
+        """While the schema drifts the API logs the project key with every failed auth: say so when drift
+        was found, and count the lines of ``agentops_api_log`` that hold the key (never showing it)."""
+        drift_found = self.drift_before is not None and not self.drift_before.clean
+        checks = key_exposure_checks(drift_found=drift_found, log_path=self.agentops_api_log,
+                                     api_key=self.agentops_api_key)
+        if checks:
+            return Section(checks)
+        why = "no drift found" if self.drift_before is not None else "the drift was not read"
+        scan = ("" if self.agentops_api_log and self.agentops_api_key
+                else "; set agentops_api_log and agentops_api_key to scan the API's log")
+        return Section().note(f"_{why}{scan}._")
+
+    # 7 -------------------------------------------------------------------------------------------
     @property
     def final_report(self) -> DriftReport | None:
         return self.drift_after or self.drift_before

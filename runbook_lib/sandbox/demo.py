@@ -4,13 +4,18 @@
    API's token endpoint fails with 500 (schema drift).
 2. ``10_migration`` with ``apply=True`` reports the drift it finds and repairs it (its checks pass once
    the repair is verified, so the verdict can be green while the report shows what was wrong).
-3. ``00_setup``: the preflight is green (config lint, proxy, wiring, token, collector). The runbooks run as
+3. ``00_setup``: the preflight is green (config lint, proxy, wiring, token, collector), and the trace
+   store's readiness gap (dated response models without a price row: the dashboard shows cost 0 for them)
+   is found and repaired with price rows from LiteLLM's bundled price map. The runbooks run as
    an operator would on the proxy's host, with the proxy's ``LITELLM_MASTER_KEY`` in the environment
    (the config lint checks that every ``os.environ/`` reference of the config resolves there); the
    variable is removed again after the run.
-4. ``20_callback_verification``: tagged requests make the round trip into the trace store.
+4. ``20_callback_verification``: tagged requests make the round trip into the trace store, and one trace
+   is read back through the dashboard's own route (``/v4/traces/detail``, with a session minted from the
+   sandbox's JWT secret): model, tokens and a non-zero cost.
 5. ``30_trace_analytics`` analyses those spans beside seven days of seeded synthetic history (several
-   models, streaming, errors, multi-span traces), so the percentiles and plots have something to show.
+   models, streaming, errors, multi-span traces), so the percentiles and plots have something to show,
+   and reconciles its figures with the dashboard's own (project metrics and trace list, fetched).
 
 The sandbox is brought down at the end in every case; the exit code is the run's.
 """
@@ -36,12 +41,14 @@ DEMO_STATE_DIR = ".sandbox-demo"
 
 
 def write_demo_params(state: dict[str, Any]) -> Path:
-    """The sandbox's params.yaml plus ``apply: true`` for 10_migration (repair the drift)."""
+    """The sandbox's params.yaml plus the repairs: ``apply`` for 10_migration (the schema drift) and
+    ``repair_store`` for 00_setup (the trace store's missing objects and price rows)."""
     params_file = Path(state["params_file"])
     params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
     params.setdefault("10_migration", {})["apply"] = True
+    params.setdefault("00_setup", {})["repair_store"] = True
     path = params_file.with_name("demo_params.yaml")
-    path.write_text("# runbook demo: the sandbox parameters, with 10_migration applying its repair\n"
+    path.write_text("# runbook demo: the sandbox parameters, with 10_migration and 00_setup applying their repairs\n"
                     + yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     return path
 

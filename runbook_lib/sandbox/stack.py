@@ -485,13 +485,16 @@ def _write_params(state_path: Path, state: dict[str, Any], files: dict[str, Path
     agentops = {"agentops_api_url": svc["agentops_api"]["url"], "agentops_api_key": ref["api_key"]}
     store = {"trace_store_url": svc["trace_store"]["url"], "trace_store_user": "default",
              "trace_store_password": ref["store_password"]}
+    dashboard = {"dashboard_jwt_secret": ref["jwt_secret"], "dashboard_user_id": state["seed"]["user_id"]}
+    checkout = {"agentops_src": svc["agentops_api"]["src"]} if svc["agentops_api"].get("src") else {}
     params = {
         "00_setup": {"litellm_config_path": svc["litellm"]["config"], **proxy, **agentops,
-                     "otlp_endpoint": svc["trace_store"]["otlp_url"]},
+                     "otlp_endpoint": svc["trace_store"]["otlp_url"], **store, **checkout},
         "10_migration": {"database_url": ref["database_url"], "agentops_api_key": ref["api_key"]},
         "20_callback_verification": {**proxy, "model": ANSWER_MODEL, **agentops, **store,
-                                     "requests_per_kind": 2, "deadline_s": 30.0},
-        "30_trace_analytics": {**store, "project_id": state["seed"]["project_id"], "prem_status": "enterprise"},
+                                     "requests_per_kind": 2, "deadline_s": 30.0, **dashboard},
+        "30_trace_analytics": {**store, "project_id": state["seed"]["project_id"], "prem_status": "enterprise",
+                               **checkout, "agentops_api_url": agentops["agentops_api_url"], **dashboard},
     }
     path = state_path / PARAMS_FILE
     header = ("# Parameters for the sandbox started by `runbook sandbox up` (secrets are file: references)\n"

@@ -33,7 +33,7 @@ def store_readiness_section(store: Any, *, start: dt.datetime | None = None, end
     found = readiness.inspect_store(store, start=start, end=end, days=days, project_id=project_id)
     checks = found.checks
     if repair_follows:
-        checks = [found_then_repaired(c, verified=False) for c in checks]
+        checks = [found_then_repaired(c, verified=False, warnings=True) for c in checks]
     result = Section().add(*checks)
     if found.coverage:
         frame = pd.DataFrame([{

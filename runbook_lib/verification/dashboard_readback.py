@@ -279,7 +279,7 @@ def readback_checks(readback: Readback, *, store_readiness: Any = None, price_bo
 
 
 def readback_section(api_url: str | None, trace_id: str | None, *, api_key: str | SecretRef | None = None,
-                     session: Any = None, store: Any = None, days: float = 1.0) -> Any:
+                     session: Any = None, store: Any = None, days: float = 1.0, timeout_s: float = 30.0) -> Any:
     """The 20_callback_verification section: read ``trace_id`` back (session, else the public routes with a
     bearer for ``api_key``) and check what the dashboard shows, diagnosed against ``store`` when given."""
     from ..errors import RunbookError
@@ -291,8 +291,9 @@ def readback_section(api_url: str | None, trace_id: str | None, *, api_key: str 
         why = "no AgentOps API URL" if not api_url else "no span of this run arrived"
         return Section([Check.skipped("dashboard.trace", title, f"{why}: nothing to read back")])
     try:
-        bearer = None if session is not None else (public_bearer(api_url, api_key) if api_key else None)
-        back = read_back_trace(api_url, trace_id, session=session, bearer=bearer)
+        bearer = (None if session is not None
+                  else (public_bearer(api_url, api_key, timeout_s=timeout_s) if api_key else None))
+        back = read_back_trace(api_url, trace_id, session=session, bearer=bearer, timeout_s=timeout_s)
         found = readiness.inspect_store(store, days=days) if store is not None else None
         list_cost = dashboard_views.trace_list_cost(store, trace_id) if store is not None else None
         book = prices.price_book()

@@ -28,12 +28,14 @@ _PRECONDITIONS = {
     "requests": ("proxy.reachable", "proxy.model"),
     "arrival": ("proxy.reachable", "proxy.model"),
     "diagnosis": ("proxy.reachable", "proxy.model"),
+    "dashboard": ("proxy.reachable", "proxy.model"),
 }
 #: The checks a skipped section stands for (id, title).
 _SKIPPED_CHECKS = {
     "requests": (("roundtrip.requests", "Requests went through the proxy as expected"),),
     "arrival": (("roundtrip.arrival", "Every request's span reached the trace store"),),
     "diagnosis": (("diagnosis", "Diagnosis"),),
+    "dashboard": (("dashboard.trace", "the trace as the dashboard shows it"),),
 }
 
 
@@ -55,8 +57,9 @@ def _redacted(checks: list[Check]) -> list[Check]:
 class VerificationRunbook(Runbook):
     """20_callback_verification: did a request through LiteLLM reach the self-hosted AgentOps trace store?
 
-    Sections: ``preflight``, ``requests``, ``arrival``, ``diagnosis``. ``store`` is a seam for a trace
-    store client; by default one is built from ``trace_store_url``/``user``/``password``.
+    Sections: ``preflight``, ``requests``, ``arrival``, ``diagnosis``, ``dashboard`` (a span of the run read
+    back the way the dashboard reads it). ``store`` is a seam for a trace store client; by default one is
+    built from ``trace_store_url``/``user``/``password``.
     """
 
     notebook = "20_callback_verification"
@@ -67,6 +70,7 @@ class VerificationRunbook(Runbook):
                  agentops_api_key: str | SecretRef | None = "env:AGENTOPS_API_KEY",
                  trace_store_url: str = "http://127.0.0.1:8123", trace_store_user: str = "default",
                  trace_store_password: str | None = None, requests_per_kind: int = 2, deadline_s: float = 30.0,
+                 dashboard_jwt_secret: str | SecretRef | None = None, dashboard_user_id: str | None = None,
                  store: Any = None) -> None:
         super().__init__()
         self.litellm_url = litellm_url
@@ -77,6 +81,8 @@ class VerificationRunbook(Runbook):
         self.agentops_api_key = agentops_api_key if self.agentops_api_url else None
         self.requests_per_kind = requests_per_kind
         self.deadline_s = deadline_s
+        self.dashboard_jwt_secret = dashboard_jwt_secret or None
+        self.dashboard_user_id = dashboard_user_id or None
         self._store_params = (trace_store_url, trace_store_user, trace_store_password)
         self.store = store  # None: built by the preflight, its timeouts from what is left of deadline_s
         self.deadline = Deadline(deadline_s)
@@ -167,3 +173,40 @@ class VerificationRunbook(Runbook):
                             agentops_api_key=self.agentops_api_key, verification=self.verified,
                             timeout_s=self.deadline.timeout(10.0))
         return Section(_redacted(list(findings)))
+
+    def _arrived_trace_id(self) -> str | None:
+        """The trace of the first answered plain (else any answered) request whose span arrived."""
+        if self.trip is None:
+            return None
+        answered = [r for r in self.sent if r.expected_ok and r.behaved]
+        for req in sorted(answered, key=lambda r: r.kind != "plain"):
+            span = self.trip.span_for(req)
+            if span is not None and span.trace_id:
+                return span.trace_id
+        return None
+
+    @section("The trace in the dashboard")
+    def dashboard(self) -> Section:
+        """Read one arrived trace back as the dashboard does (``/v4/traces/detail`` with a session from
+        dashboard_jwt_secret + dashboard_user_id, else the public API with the project key) and check it
+        will show its model, tokens and a non-zero cost; when the cost would be 0, which link fails."""
+        self.result("preflight")
+        if (blocked := self._blocked("dashboard")) is not None:
+            return blocked
+        self.result("arrival")
+        from .dashboard_readback import readback_section
+
+        session = None
+        if self.agentops_api_url and self.dashboard_jwt_secret and self.dashboard_user_id:
+            from ..errors import RunbookError
+            from ..traces.dashboard_views import open_dashboard_session
+
+            try:
+                session = open_dashboard_session(self.agentops_api_url, jwt_secret=self.dashboard_jwt_secret,
+                                                 user_id=self.dashboard_user_id,
+                                                 timeout_s=self.deadline.timeout(10.0))
+            except RunbookError as exc:
+                return Section([Check.from_error("dashboard.session", "dashboard session", exc)])
+        store = self.trace_store() if self.pre is not None and self.pre.store_ok else None
+        return readback_section(self.agentops_api_url, self._arrived_trace_id(), api_key=self.agentops_api_key,
+                                session=session, store=store, timeout_s=self.deadline.timeout(10.0))
