@@ -112,3 +112,23 @@ def test_a_marker_of_an_earlier_version_is_judged_by_its_pid(tmp_path, sleeper) 
     sleeper.kill()
     sleeper.wait()
     assert is_unsealed(run_dir)
+
+
+def test_a_caller_may_keep_only_the_pid_of_a_spawned_process(tmp_path) -> None:
+    """The sandbox's state file keeps pids: dropping the Popen must not warn, stop_pid still reaps it."""
+    import gc
+    import warnings
+
+    from runbook_lib.sandbox.processes import spawn_module, stop_pid
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pid = spawn_module("timeit", ["-n", "1", "-r", "1", "import time; time.sleep(600)"],
+                           log_path=tmp_path / "sleeper.log").pid
+        gc.collect()
+        assert is_running(pid, expect="timeit")
+        assert stop_pid(pid, grace_s=5)
+        gc.collect()
+    assert not is_running(pid)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # reaped
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []

@@ -36,6 +36,11 @@ from ..secrets import redact
 
 __all__ = ["free_port", "is_running", "log_tail", "spawn_module", "stop_pid", "wait_for_http"]
 
+#: The processes :func:`spawn_module` started that have not been seen to exit, by pid. Callers may keep only
+#: the pid (the sandbox's state file does): the Popen stays here until :func:`is_running` or :func:`stop_pid`
+#: reaps it, instead of being collected while its process runs ("subprocess N is still running").
+_SPAWNED: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free on ``host`` a moment ago (the OS picks it)."""
@@ -65,7 +70,7 @@ def spawn_module(
     full_env.setdefault("PYTHONUNBUFFERED", "1")
     with open(log, "ab") as out:
         try:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [python or sys.executable, "-m", module, *args],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -79,6 +84,8 @@ def spawn_module(
                 f"could not start {module} ({exc.strerror or exc.__class__.__name__})",
                 hint="check that the sandbox extra is installed in this Python environment",
             ) from None
+    _SPAWNED[process.pid] = process
+    return process
 
 
 def log_tail(log_path: str | os.PathLike[str] | None, lines: int = 30) -> str:
@@ -172,6 +179,11 @@ def is_running(pid: int | None, *, expect: str | None = None) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if ``pid`` is our own finished child (so it stops being a zombie)."""
+    spawned = _SPAWNED.get(pid)
+    if spawned is not None:
+        if spawned.poll() is not None:  # reaps it (a pid reaped elsewhere reads as exit code 0)
+            _SPAWNED.pop(pid, None)
+        return
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
 
