@@ -437,7 +437,10 @@ def _kinds(data: Any, formats: Mapping[str, str] | None) -> dict[str, str]:
     if absent:
         raise ValueError(f"formats name columns the table does not have: {absent}")
     for col in data.columns:
-        kinds[col] = given.get(str(col)) or column_kind(str(col), data[col])
+        kind = given.get(str(col)) or column_kind(str(col), data[col])
+        if kind == "time" and _time_kind(data[col].dropna()) == "date":
+            kind = "date"  # a time column of day buckets (every value midnight UTC) shows the day
+        kinds[col] = kind
     return kinds
 
 

@@ -33,3 +33,7 @@ def test_day_buckets_show_the_day_and_times_keep_their_time() -> None:
     assert table_text(frame).splitlines()[1].startswith("2026-11-27  claude-3-5-sonnet")
     html = table_html(frame)
     assert "00:00:00" not in html and "white-space:nowrap\">2026-11-27<" in html  # a day never wraps
+    declared = table_html(frame, formats={"day_utc": "time"})  # a table declaring its day buckets as times
+    assert "00:00:00" not in declared and ">2026-11-28<" in declared
+    hourly = pd.DataFrame({"period_start_utc": pd.to_datetime(["2026-11-27 00:00", "2026-11-27 01:00"], utc=True)})
+    assert "2026-11-27 01:00:00" in table_html(hourly, formats={"period_start_utc": "time"})
