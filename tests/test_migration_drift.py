@@ -59,6 +59,10 @@ def test_findings_are_grouped_by_version_and_level_sentence(agentops_db):
         "drift.user_orgs.is_paid", "drift.user_orgs.idx_user_orgs_is_paid", "drift.billing_audit_logs",
         "drift.webhook_events"}
     assert report.version_status["20250711231118"] == "partial"  # orgs.subscription_id is there
+    level = next(c for c in report.checks if c.id == "drift.level")
+    assert level.evidence["versions"]["20250711231118"] == "partial"
+    assert all(type(s) is str for s in level.evidence["versions"].values())  # plain words in the record
+    assert {type(c.evidence["problem"]) for c in report.checks if "problem" in c.evidence} == {str}
     assert report.level_sentence.startswith("Effects of migrations up to 20250620000000 (fix_org_invites) present")
     assert "20250711231118 (add_per_seat_billing) partly applied" in report.level_sentence
     assert "20250712220000 (cleanup_usage_tracking)" in report.level_sentence  # not applied either

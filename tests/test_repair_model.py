@@ -1,5 +1,5 @@
-"""Repair model: mode, step action, step status and apply phase are enums that read, print and
-serialise as the words the run record and the report already show."""
+"""Repair model and drift: mode, step action, step status, apply phase and drift status are enums
+that read, print and serialise as the words the run record and the report already show."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ import json
 import pytest
 
 from runbook_lib.checks import Check
+from runbook_lib.db.drift import DriftStatus
 from runbook_lib.db.repair import RepairMode, RepairResult, StepAction, StepOutcome, StepStatus
 from runbook_lib.db.repair.apply import ApplyPhase, apply_error_check
 from runbook_lib.display import table_html, table_text
 
 
-@pytest.mark.parametrize("member", [*RepairMode, *StepAction, *StepStatus, *ApplyPhase], ids=str)
+@pytest.mark.parametrize("member", [*RepairMode, *StepAction, *StepStatus, *ApplyPhase, *DriftStatus],
+                         ids=lambda m: f"{type(m).__name__}.{m.name}")
 def test_a_member_prints_formats_and_serialises_as_its_value(member):
     assert str(member) == f"{member}" == "%s" % member == "{}".format(member) == member.value  # noqa: UP031, UP032 (each way of formatting)
     assert f"{member:>20}" == f"{member.value:>20}"
     assert json.dumps({"k": member, "l": [member]}) == json.dumps({"k": member.value, "l": [member.value]})
     assert member == member.value and type(member)(member.value) is member
+    assert hash(member) == hash(member.value) and {member.value: 1}[member] == 1  # a dict of words finds it
 
 
 def test_the_words_are_the_ones_records_already_hold():
@@ -28,6 +31,7 @@ def test_the_words_are_the_ones_records_already_hold():
         "create_schema", "create_enum", "move_table", "create_table", "rename_column", "add_column", "alter_column",
         "backfill", "primary_key", "unique", "rename_constraint", "foreign_key", "index", "drop_table"}
     assert ApplyPhase.ADVISORY_LOCK.value == "advisory lock" and ApplyPhase.COMMIT.value == "commit"
+    assert [m.value for m in DriftStatus] == ["present", "missing", "differs", "covered", "obsolete", "partial"]
 
 
 def test_actions_are_declared_in_the_order_they_run_within_a_version():

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from ..checks import Check, Severity
+from ..checks import Check, Severity, Status
 from ..commands import REPAIR_SCHEMA, run_command
 from ..errors import RunbookError
 from ..secrets import SecretRef, redact
@@ -134,7 +134,7 @@ def _probe(conn: psycopg.Connection[Any], key: str, set_prem_status: str | None,
     checks.append(_plan_check(status, set_prem_status, apply, org_id))
     if set_prem_status and set_prem_status != status:
         checks[-1] = _set_plan(conn, org_id, status, set_prem_status, apply, statement_timeout_ms)
-        if apply and checks[-1].status.value == "pass":
+        if apply and checks[-1].status is Status.PASS:
             result.prem_status = set_prem_status
     return result
 

@@ -31,8 +31,10 @@ from .catalog import CatalogSnapshot, Table, snapshot
 from .expected import FK_ACTIONS, ExpectedObject, ExpectedSchema, load_expected_schema
 from .limits import SessionLimits, is_timeout, timeout_error
 from .sqltext import normalise_statement, split_statements
+from .words import Word
 
 __all__ = [
+    "DriftStatus",
     "Finding",
     "LedgerState",
     "MigrationFile",
@@ -46,7 +48,28 @@ __all__ = [
 ]
 
 LEDGER_TABLE = ("supabase_migrations", "schema_migrations")
-PRESENT, MISSING, DIFFERS, COVERED, OBSOLETE = "present", "missing", "differs", "covered", "obsolete"
+
+
+class DriftStatus(Word):
+    """The state of an expected object, or (present / missing / partial) of a migration version."""
+
+    PRESENT = "present"
+    MISSING = "missing"
+    DIFFERS = "differs"
+    #: part of a missing table: creating the table creates it
+    COVERED = "covered"
+    #: a table a later migration drops, still there
+    OBSOLETE = "obsolete"
+    #: a version some of whose effects are present
+    PARTIAL = "partial"
+
+
+PRESENT = DriftStatus.PRESENT
+MISSING = DriftStatus.MISSING
+DIFFERS = DriftStatus.DIFFERS
+COVERED = DriftStatus.COVERED
+OBSOLETE = DriftStatus.OBSOLETE
+PARTIAL = DriftStatus.PARTIAL
 
 _AUTH_TABLES = {"projects": "projects", "projects_1": "projects", "orgs_1": "orgs", "user_orgs_1": "user_orgs",
                 "org_invites_1": "org_invites"}
@@ -59,7 +82,7 @@ class Finding:
     """One expected object that is missing, different, or (for obsolete tables) still present."""
 
     object: ExpectedObject
-    problem: str  # missing | differs | obsolete
+    problem: DriftStatus  # missing | differs | covered | obsolete
     summary: str
     expected: dict[str, Any] = field(default_factory=dict)
     live: dict[str, Any] | None = None
@@ -105,12 +128,12 @@ class DriftReport:
 
     snapshot: CatalogSnapshot
     expected: ExpectedSchema
-    statuses: dict[ExpectedObject, str]
+    statuses: dict[ExpectedObject, DriftStatus]
     findings: list[Finding]
     ledger: LedgerState
     files: list[MigrationFile] | None
     checks: list[Check]
-    version_status: dict[str, str]
+    version_status: dict[str, DriftStatus]
     level_sentence: str
 
     @property
@@ -196,7 +219,7 @@ def _column_def(col) -> dict[str, Any]:
 
 
 def _check_object(obj: ExpectedObject, snap: CatalogSnapshot, expected: ExpectedSchema,
-                  statuses: dict[ExpectedObject, str]) -> Finding | None:
+                  statuses: dict[ExpectedObject, DriftStatus]) -> Finding | None:
     spec = obj.spec
     if obj.kind == "schema":
         if obj.name in snap.schemas:
@@ -325,11 +348,11 @@ def _check_index(obj: ExpectedObject, table: Table) -> Finding | None:
 
 
 def compare(snap: CatalogSnapshot, expected: ExpectedSchema | None = None
-            ) -> tuple[dict[ExpectedObject, str], list[Finding]]:
+            ) -> tuple[dict[ExpectedObject, DriftStatus], list[Finding]]:
     """Status of every expected object and the findings (covered parts of missing tables included
     only when they belong to another migration version than their table)."""
     expected = expected or load_expected_schema()
-    statuses: dict[ExpectedObject, str] = {o: PRESENT for o in expected.objects}
+    statuses: dict[ExpectedObject, DriftStatus] = {o: PRESENT for o in expected.objects}
     findings: list[Finding] = []
     for obj in expected.objects:
         finding = _check_object(obj, snap, expected, statuses)
@@ -346,19 +369,19 @@ def compare(snap: CatalogSnapshot, expected: ExpectedSchema | None = None
 
 # -- version level ------------------------------------------------------------------------------
 
-def version_status(statuses: dict[ExpectedObject, str], expected: ExpectedSchema) -> dict[str, str]:
+def version_status(statuses: dict[ExpectedObject, DriftStatus], expected: ExpectedSchema) -> dict[str, DriftStatus]:
     """``present`` / ``missing`` / ``partial`` per version, oldest first."""
-    per: dict[str, list[str]] = defaultdict(list)
+    per: dict[str, list[DriftStatus]] = defaultdict(list)
     for obj, status in statuses.items():
         per[obj.version].append(status)
     for m in expected.migrations:
         per.setdefault(m["version"], [])
-    out: dict[str, str] = {}
-    vacuous: dict[str, str] = {}  # versions whose only effect is removing what an unapplied one adds
+    out: dict[str, DriftStatus] = {}
+    vacuous: dict[str, DriftStatus] = {}  # versions whose only effect is removing what an unapplied one adds
     for version in sorted(per):
         states = per[version]
         ok = sum(1 for s in states if s == PRESENT)
-        out[version] = PRESENT if ok == len(states) else (MISSING if ok == 0 else "partial")
+        out[version] = PRESENT if ok == len(states) else (MISSING if ok == 0 else PARTIAL)
     for obj, status in statuses.items():
         if obj.kind == "obsolete_table" and status == PRESENT:
             introduced = str(obj.spec.get("introduced", ""))
@@ -370,14 +393,14 @@ def version_status(statuses: dict[ExpectedObject, str], expected: ExpectedSchema
     return out
 
 
-def level_sentence(vstatus: dict[str, str], expected: ExpectedSchema) -> str:
+def level_sentence(vstatus: dict[str, DriftStatus], expected: ExpectedSchema) -> str:
     upto = None
     for version, status in vstatus.items():
         if status != PRESENT:
             break
         upto = version
     missing = [v for v, s in vstatus.items() if s == MISSING]
-    partial = [v for v, s in vstatus.items() if s == "partial"]
+    partial = [v for v, s in vstatus.items() if s == PARTIAL]
     later_present = [v for v, s in vstatus.items() if s == PRESENT and upto is not None and v > upto]
     if not missing and not partial:
         return f"Effects of every modeled migration up to {expected.describe(upto or '')} are present."
@@ -504,13 +527,13 @@ def _severity(f: Finding) -> Severity:
 def _finding_check(f: Finding, expected: ExpectedSchema) -> Check:
     title = f"{f.object.label} [{expected.describe(f.version)}]"
     evidence = {"version": f.version, "migration": expected.name_of(f.version), "object": f.object.label,
-                "kind": f.object.kind, "problem": f.problem, "expected": f.expected, "live": f.live,
+                "kind": f.object.kind, "problem": f.problem.value, "expected": f.expected, "live": f.live,
                 "legacy": f.legacy, "covered_by": f.covered_by}
     status = Status.WARN if f.problem == OBSOLETE else Status.FAIL
     return Check(f.check_id, title, status, _severity(f), f.summary, evidence, _remedy(f, expected))
 
 
-def _ledger_checks(report_statuses: dict[str, str], ledger: LedgerState, expected: ExpectedSchema,
+def _ledger_checks(report_statuses: dict[str, DriftStatus], ledger: LedgerState, expected: ExpectedSchema,
                    missing_objects: dict[str, list[str]]) -> list[Check]:
     checks: list[Check] = []
     if not ledger.exists:
@@ -537,7 +560,7 @@ def _ledger_checks(report_statuses: dict[str, str], ledger: LedgerState, expecte
                 f"the ledger records {version} as applied but its effects are {status}: "
                 + ", ".join(missing_objects.get(version, [])[:8]),
                 f"apply the repair (`{REPAIR_SCHEMA}`) to add the missing effects; the ledger row stays",
-                evidence={"version": version, "ledger": "recorded", "effects": status,
+                evidence={"version": version, "ledger": "recorded", "effects": status.value,
                           "missing": missing_objects.get(version, [])},
             ))
         elif version not in recorded and status == PRESENT:
@@ -547,7 +570,7 @@ def _ledger_checks(report_statuses: dict[str, str], ledger: LedgerState, expecte
                 "would run the (non-idempotent) file again and fail or half-apply",
                 f"`{REPAIR_SCHEMA}` records it after a successful repair; or `supabase migration repair --status "
                 f"applied {version}`",
-                severity=Severity.MAJOR, evidence={"version": version, "ledger": "absent", "effects": status},
+                severity=Severity.MAJOR, evidence={"version": version, "ledger": "absent", "effects": status.value},
             ))
     if not checks:
         latest = max(recorded) if recorded else "none"
@@ -642,8 +665,8 @@ def analyse(conn: psycopg.Connection[Any], *, migrations_dir: str | Path | None 
     ledger = read_ledger(conn, snap)
 
     missing_objects: dict[str, list[str]] = defaultdict(list)
-    for obj, status in statuses.items():
-        if status != PRESENT:
+    for obj, state in statuses.items():
+        if state != PRESENT:
             missing_objects[obj.version].append(obj.label)
 
     checks = _prerequisite_checks(snap)
@@ -665,7 +688,7 @@ def analyse(conn: psycopg.Connection[Any], *, migrations_dir: str | Path | None 
     checks.append(Check(
         "drift.level", "Inferred schema level", status, Severity.CRITICAL if findings else Severity.MAJOR,
         sentence + ("" if not findings else f" {len(findings)} object(s) differ from the expected schema."),
-        {"version": "", "versions": vstatus},
+        {"version": "", "versions": {v: s.value for v, s in vstatus.items()}},
         "" if not findings else f"review the repair plan below, then run `{REPAIR_SCHEMA}`",
     ))
     checks.sort(key=lambda c: (c.evidence.get("version", "") if isinstance(c.evidence, dict) else "", c.id))

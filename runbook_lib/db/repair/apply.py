@@ -22,8 +22,9 @@ from psycopg import errors as pg_errors
 from ...checks import Check, Severity
 from ...secrets import redact
 from ..drift import DriftReport, analyse
+from ..words import Word
 from .ledger import record_ledger
-from .model import ADVISORY_LOCK_KEY, RepairMode, RepairPlan, RepairResult, RepairStep, StepOutcome, StepStatus, Word
+from .model import ADVISORY_LOCK_KEY, RepairMode, RepairPlan, RepairResult, RepairStep, StepOutcome, StepStatus
 from .plan import plan_repair, skipped_checks
 from .probes import preflight, privilege_checks
 from .sql_parts import one_row, set_local_limits

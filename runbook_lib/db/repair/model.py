@@ -8,7 +8,6 @@ holds) and :class:`Preflight` probes that find rows which would make it fail.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import psycopg
@@ -17,6 +16,7 @@ from psycopg import sql
 from ...checks import Check
 from ..drift import DriftReport, Finding
 from ..expected import ExpectedSchema
+from ..words import Word
 
 __all__ = [
     "ADVISORY_LOCK_KEY",
@@ -28,21 +28,10 @@ __all__ = [
     "StepAction",
     "StepOutcome",
     "StepStatus",
-    "Word",
 ]
 
 #: Key of the transaction-level advisory lock every 10_migration repair takes.
 ADVISORY_LOCK_KEY = 0x41_4F_52_42_00_10  # "AORB" + 10_migration
-
-
-class Word(str, Enum):
-    """A string enum that prints, formats and serialises as its value (``enum.StrEnum`` from Python 3.11)."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self.value), spec)
 
 
 class RepairMode(Word):
