@@ -18,11 +18,14 @@ from typing import Any
 import httpx
 
 from ..errors import ConfigError, ServiceError
+from ..http import make_client, request
 
-__all__ = ["SESSION_COOKIE", "mint_access_token", "open_session", "session_cookie"]
+__all__ = ["SESSION_COOKIE", "mint_access_token", "open_session", "session_cookie", "sign_in"]
 
 #: Name of the API's session cookie (upstream ``AUTH_COOKIE_NAME`` default).
 SESSION_COOKIE = "session_id"
+#: The most a session or login answer may carry (a cookie and a short JSON body).
+MAX_SESSION_BODY = 64 * 1024
 
 
 def mint_access_token(jwt_secret: str, user_id: str, lifetime_s: float = 3600.0, *,
@@ -48,19 +51,39 @@ def mint_access_token(jwt_secret: str, user_id: str, lifetime_s: float = 3600.0,
     return jwt.encode(claims, jwt_secret, algorithm="HS256")
 
 
+def _post_for_cookie(api_url: str, path: str, *, timeout_s: float, hint: str, **kwargs: Any) -> str:
+    """POST ``path`` within one deadline; the ``session_id`` cookie it sets, else a ServiceError (status kept)."""
+    with make_client(api_url.rstrip("/"), timeout_s=timeout_s) as client:
+        response = request(client, "POST", path, service="AgentOps API", timeout_s=timeout_s,
+                           max_body_bytes=MAX_SESSION_BODY, **kwargs)
+    cookie = session_cookie(response)
+    if response.status_code != 200 or not cookie:
+        raise ServiceError(f"POST {path} answered HTTP {response.status_code}"
+                           + ("" if response.status_code != 200 else " without a session cookie"),
+                           hint=hint, status_code=response.status_code)
+    return cookie
+
+
 def open_session(api_url: str, access_token: str, *, timeout_s: float = 10.0) -> str:
     """``POST /auth/session`` with ``access_token``; returns the ``session_id`` cookie's value.
 
-    Raises :class:`ServiceError` (with the HTTP status) when the API refuses the token.
+    Raises :class:`ServiceError` (with the HTTP status) when the API refuses the token or cannot be reached
+    within ``timeout_s`` (one deadline for the whole exchange).
     """
-    response = httpx.post(api_url.rstrip("/") + "/auth/session", content=f"access_token={access_token}",
-                          headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=timeout_s)
-    cookie = session_cookie(response)
-    if response.status_code != 200 or not cookie:
-        raise ServiceError(f"POST /auth/session answered HTTP {response.status_code}",
-                           hint="check the JWT secret the token was signed with and that it has not expired",
-                           status_code=response.status_code)
-    return cookie
+    return _post_for_cookie(api_url, "/auth/session", timeout_s=timeout_s,
+                            hint="check the JWT secret the token was signed with and that it has not expired",
+                            content=f"access_token={access_token}",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def sign_in(api_url: str, email: str, password: str, *, timeout_s: float = 10.0) -> str:
+    """``POST /auth/login`` with the dashboard user's email and password; returns the ``session_id`` cookie.
+
+    Raises :class:`ServiceError` (with the HTTP status) when the API refuses the login or cannot be reached.
+    """
+    return _post_for_cookie(api_url, "/auth/login", timeout_s=timeout_s,
+                            hint="check the email and the password the reference points at",
+                            json={"email": email, "password": password})
 
 
 def session_cookie(response: httpx.Response) -> str | None:

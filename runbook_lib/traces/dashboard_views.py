@@ -38,6 +38,7 @@ __all__ = [
     "PROJECT_METRICS_CACHE_S",
     "TRACE_LIST_CACHE_S",
     "DashboardFigures",
+    "DashboardLogin",
     "DashboardSession",
     "DashboardViews",
     "ViewFigures",
@@ -366,39 +367,46 @@ def open_dashboard_session(api_url: str, *, jwt_secret: str | SecretRef | None =
                            email: str | None = None, password: str | SecretRef | None = None,
                            timeout_s: float = 10.0) -> DashboardSession:
     """A session: mint an access token with ``jwt_secret`` (a secret reference) for ``user_id`` and trade it at
-    ``POST /auth/session``; or sign in with ``email`` and ``password`` (a secret reference) at ``POST /auth/login``."""
-    import httpx
-
+    ``POST /auth/session``; or sign in with ``email`` and ``password`` (a secret reference) at ``POST /auth/login``.
+    Every value met on the way (secret, token, password, cookie) is registered for redaction."""
     from ..clients import dashboard_session as ds
 
     if jwt_secret is not None and user_id:
         secret = SecretRef.parse(jwt_secret, name="dashboard_jwt_secret").resolve()
         token = ds.mint_access_token(secret, user_id)
         remember_secret(token)
-        try:
-            cookie = ds.open_session(api_url, token, timeout_s=timeout_s)
-        except httpx.HTTPError as exc:
-            raise ServiceError(f"POST {api_url}/auth/session failed: {type(exc).__name__}",
-                               hint="check the API URL and that the API is running") from None
+        cookie = ds.open_session(api_url, token, timeout_s=timeout_s)
     elif email and password is not None:
         value = SecretRef.parse(password, name="dashboard_password").resolve()
-        try:
-            response = httpx.post(api_url.rstrip("/") + "/auth/login", json={"email": email, "password": value},
-                                  timeout=timeout_s)
-        except httpx.HTTPError as exc:
-            raise ServiceError(f"POST {api_url}/auth/login failed: {type(exc).__name__}",
-                               hint="check the API URL and that the API is running") from None
-        found = ds.session_cookie(response)
-        if response.status_code != 200 or not found:
-            raise ServiceError(f"POST /auth/login answered HTTP {response.status_code}",
-                               hint="check the email and the password the reference points at",
-                               status_code=response.status_code)
-        cookie = found
+        cookie = ds.sign_in(api_url, email, value, timeout_s=timeout_s)
     else:
         raise ServiceError("no way to open a dashboard session",
                            hint="pass jwt_secret (a secret reference) and user_id, or email and password")
     remember_secret(cookie)
     return DashboardSession(api_url.rstrip("/"), cookie)
+
+
+@dataclass(frozen=True)
+class DashboardLogin:
+    """The notebooks' ways to a dashboard session: a JWT secret reference + user id, or email + password
+    reference (see :func:`open_dashboard_session`)."""
+
+    jwt_secret: str | SecretRef | None = None
+    user_id: str | None = None
+    email: str | None = None
+    password: str | SecretRef | None = None
+
+    @property
+    def given(self) -> bool:
+        return bool((self.jwt_secret and self.user_id) or (self.email and self.password))
+
+    def open(self, api_url: str | None, *, timeout_s: float = 10.0) -> DashboardSession | None:
+        """``None`` without an API URL or a complete way in; else the session (ServiceError when refused)."""
+        if not api_url or not self.given:
+            return None
+        return open_dashboard_session(api_url, jwt_secret=self.jwt_secret or None, user_id=self.user_id or None,
+                                      email=self.email or None, password=self.password or None,
+                                      timeout_s=timeout_s)
 
 
 @dataclass(frozen=True)

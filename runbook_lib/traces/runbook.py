@@ -19,6 +19,7 @@ from ..errors import RunbookError
 from ..runbook import Runbook, Section, section
 from . import dashboard_sections, data_checks
 from .analytics import TraceAnalytics
+from .dashboard_views import DashboardLogin
 from .store import TraceStore, store_from_params
 from .tables import TABLES, Table
 from .window import TraceFilters
@@ -70,15 +71,16 @@ class TraceAnalyticsRunbook(Runbook):
                  service_name: str | None = None, span_name: str | None = None, tag: str | None = None,
                  agentops_src: str | Path | None = None, repair_store: bool = False,
                  agentops_api_url: str | None = None, dashboard_jwt_secret: str | None = None,
-                 dashboard_user_id: str | None = None,
+                 dashboard_user_id: str | None = None, dashboard_email: str | None = None,
+                 dashboard_password: str | None = None,
                  now: dt.datetime | None = None, store: TraceStore | None = None) -> None:
         super().__init__()
         self.price_table = dict(price_table or {})
         self.agentops_src = agentops_src or None
         self.repair_store = bool(repair_store)
         self.agentops_api_url = agentops_api_url or None
-        self.dashboard_jwt_secret = dashboard_jwt_secret or None
-        self.dashboard_user_id = dashboard_user_id or None
+        self.dashboard_login = DashboardLogin(dashboard_jwt_secret or None, dashboard_user_id or None,
+                                              dashboard_email or None, dashboard_password or None)
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.top_n = int(top_n)
         self.prem_status = prem_status or None
@@ -244,7 +246,8 @@ class TraceAnalyticsRunbook(Runbook):
     @section("The dashboard's own figures")
     def dashboard_views(self) -> Section:
         """Project metrics and the trace list by upstream's rules, beside the API's answers when a dashboard
-        session can be had (agentops_api_url, dashboard_jwt_secret, dashboard_user_id)."""
+        session can be had (agentops_api_url with dashboard_jwt_secret + dashboard_user_id, or
+        dashboard_email + dashboard_password)."""
         cid, title = "dashboard.views", "dashboard views"
         skip = self._served_store(cid, title)
         if skip is not None:
@@ -252,15 +255,10 @@ class TraceAnalyticsRunbook(Runbook):
         assert self.filters is not None
         if not self.filters.project_id:
             return Section([Check.skipped(cid, title, "set project_id: the dashboard shows one project")])
-        session = None
-        if self.agentops_api_url and self.dashboard_jwt_secret and self.dashboard_user_id:
-            from .dashboard_views import open_dashboard_session
-
-            try:
-                session = open_dashboard_session(self.agentops_api_url, jwt_secret=self.dashboard_jwt_secret,
-                                                 user_id=self.dashboard_user_id)
-            except RunbookError as exc:
-                return Section([Check.from_error("dashboard.session", "dashboard session", exc)])
+        try:
+            session = self.dashboard_login.open(self.agentops_api_url)
+        except RunbookError as exc:
+            return Section([Check.from_error("dashboard.session", "dashboard session", exc)])
         return dashboard_sections.reconciliation_section(
             self.store, self.filters.project_id, start=self.filters.start, end=self.filters.end,
             free_plan=(self.prem_status or "").lower() == "free", session=session, now=self.now)

@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..checks import Check
+from ..errors import RunbookError
 from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
 from ..secrets import SecretRef
+from ..traces.dashboard_views import DashboardLogin
 from .arrival import latency_frame, plot_latency, verify_spans, wait_for_spans
+from .dashboard_readback import readback_section
 from .deadline import Deadline
 from .diagnosis import diagnose
 from .preflight import preflight
@@ -71,6 +74,7 @@ class VerificationRunbook(Runbook):
                  trace_store_url: str = "http://127.0.0.1:8123", trace_store_user: str = "default",
                  trace_store_password: str | None = None, requests_per_kind: int = 2, deadline_s: float = 30.0,
                  dashboard_jwt_secret: str | SecretRef | None = None, dashboard_user_id: str | None = None,
+                 dashboard_email: str | None = None, dashboard_password: str | SecretRef | None = None,
                  store: Any = None) -> None:
         super().__init__()
         self.litellm_url = litellm_url
@@ -81,8 +85,8 @@ class VerificationRunbook(Runbook):
         self.agentops_api_key = agentops_api_key if self.agentops_api_url else None
         self.requests_per_kind = requests_per_kind
         self.deadline_s = deadline_s
-        self.dashboard_jwt_secret = dashboard_jwt_secret or None
-        self.dashboard_user_id = dashboard_user_id or None
+        self.dashboard_login = DashboardLogin(dashboard_jwt_secret or None, dashboard_user_id or None,
+                                              dashboard_email or None, dashboard_password or None)
         self._store_params = (trace_store_url, trace_store_user, trace_store_password)
         self.store = store  # None: built by the preflight, its timeouts from what is left of deadline_s
         self.deadline = Deadline(deadline_s)
@@ -188,25 +192,17 @@ class VerificationRunbook(Runbook):
     @section("The trace in the dashboard")
     def dashboard(self) -> Section:
         """Read one arrived trace back as the dashboard does (``/v4/traces/detail`` with a session from
-        dashboard_jwt_secret + dashboard_user_id, else the public API with the project key) and check it
+        dashboard_jwt_secret + dashboard_user_id or dashboard_email + dashboard_password, else the public
+        API with the project key) and check it
         will show its model, tokens and a non-zero cost; when the cost would be 0, which link fails."""
         self.result("preflight")
         if (blocked := self._blocked("dashboard")) is not None:
             return blocked
         self.result("arrival")
-        from .dashboard_readback import readback_section
-
-        session = None
-        if self.agentops_api_url and self.dashboard_jwt_secret and self.dashboard_user_id:
-            from ..errors import RunbookError
-            from ..traces.dashboard_views import open_dashboard_session
-
-            try:
-                session = open_dashboard_session(self.agentops_api_url, jwt_secret=self.dashboard_jwt_secret,
-                                                 user_id=self.dashboard_user_id,
-                                                 timeout_s=self.deadline.timeout(10.0))
-            except RunbookError as exc:
-                return Section([Check.from_error("dashboard.session", "dashboard session", exc)])
+        try:
+            session = self.dashboard_login.open(self.agentops_api_url, timeout_s=self.deadline.timeout(10.0))
+        except RunbookError as exc:
+            return Section([Check.from_error("dashboard.session", "dashboard session", exc)])
         store = self.trace_store() if self.pre is not None and self.pre.store_ok else None
         return readback_section(self.agentops_api_url, self._arrived_trace_id(), api_key=self.agentops_api_key,
                                 session=session, store=store, timeout_s=self.deadline.timeout(10.0))
