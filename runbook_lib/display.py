@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .checks import CHECKS_MIME, Check, Status, verdict_of
+from .checks import CHECKS_MIME, Check, Severity, Status, verdict_of
 from .secrets import redact
 
 __all__ = [
@@ -60,6 +60,7 @@ STATUS_COLOURS: dict[Status, str] = {
     Status.SKIP: "#616161",
 }
 _STATUS_ORDER = {Status.ERROR: 0, Status.FAIL: 1, Status.WARN: 2, Status.PASS: 3, Status.SKIP: 4}
+_SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.MAJOR: 1, Severity.MINOR: 2}
 _VERDICT_COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "skipped": "#757575"}
 
 _TABLE = "border-collapse:collapse;margin:6px 0;font-size:0.9em"
@@ -293,8 +294,13 @@ def _heading(title: str | None) -> str:
 
 
 def sort_failures_first(checks: Iterable[Check]) -> list[Check]:
-    """Errors, failures and warnings first, then passes and skips; order kept within a status."""
-    return sorted(checks, key=lambda c: _STATUS_ORDER[c.status])
+    """Errors, failures and warnings first, then passes and skips. Problems (errors, failures, warnings)
+    are ordered critical, major, minor within their status; otherwise the order is kept."""
+    def key(c: Check) -> tuple[int, int]:
+        problem = c.status in (Status.ERROR, Status.FAIL, Status.WARN)
+        return _STATUS_ORDER[c.status], _SEVERITY_ORDER[c.severity] if problem else 0
+
+    return sorted(checks, key=key)
 
 
 def _check_cell_text(text: str) -> str:

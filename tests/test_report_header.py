@@ -4,6 +4,7 @@ back from a real run; and a notebook that records no check is never ``passed``."
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
@@ -31,7 +32,8 @@ database_url: "Optional[DsnSecret]" = "env:RB_HEADER_DSN"  # database
 MIXED = '''from runbook_lib import Check, show_checks
 show_checks([Check.passed("h.ok", "Fine"), Check.skipped("h.skip", "Skipped", "not given"),
              Check.warned("h.warn", "Warns", "a warning"), Check.passed("h.ok2", "Fine too"),
-             Check.failed("h.fail", "Fails", "broken", remedy="fix it"),
+             Check.failed("h.fail", "Fails", "broken", remedy="fix it", severity="minor"),
+             Check.failed("h.down", "Fails badly", "down", remedy="restart it", severity="critical"),
              Check.errored("h.err", "Errors", "crashed")])'''
 
 
@@ -42,6 +44,7 @@ class _Header(HTMLParser):
         super().__init__()
         self.facts: dict[str, str] = {}
         self.statuses: list[str] = []
+        self.ids: list[str] = []
         self._in_summary = self._in_checks = False
         self._row: str | None = None
         self._text: list[str] = []
@@ -60,6 +63,8 @@ class _Header(HTMLParser):
             self._row, self._text = cls, []
 
     def handle_endtag(self, tag: str) -> None:
+        if self._row is not None and tag in ("b", "code", "td"):
+            self._text.append(" ")  # keeps a title, an id and the next cell apart
         if not self._in_summary or tag != "tr" or self._row is None:
             return
         text = " ".join("".join(self._text).split())
@@ -68,6 +73,7 @@ class _Header(HTMLParser):
             self.facts[label] = value
         elif self._in_checks and self._row.startswith("check-"):
             self.statuses.append(self._row.removeprefix("check-"))
+            self.ids.append(re.findall(r"\bh\.\w+", text)[0])
         self._row = None
 
     def handle_data(self, data: str) -> None:
@@ -114,8 +120,10 @@ def test_header_shows_date_targets_version_counts_and_failures_first(nb_dir: Pat
     page = html_path.read_text(encoding="utf-8")
     assert DSN_PASSWORD not in page and "runbook:" not in targets and "team=ops" not in targets
 
-    assert header.facts["checks"] == "1 errored, 1 failed, 1 warned, 2 passed, 1 skipped"
-    assert header.statuses == ["error", "fail", "warn", "pass", "pass", "skip"]
+    assert header.facts["checks"] == "1 errored, 2 failed, 1 warned, 2 passed, 1 skipped"
+    assert header.statuses == ["error", "fail", "fail", "warn", "pass", "pass", "skip"]
+    # failures first, the critical one before the minor one; passes keep the notebook's order
+    assert header.ids == ["h.err", "h.down", "h.fail", "h.warn", "h.ok", "h.ok2", "h.skip"]
     assert record.verdict == "failed"
 
 
