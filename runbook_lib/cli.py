@@ -1,8 +1,8 @@
 """The ``runbook`` command line (also ``python -m runbook_lib``).
 
 Exit codes: 0 passed, 1 failed checks (or warnings under ``--fail-on warn``), 2 execution error, 3 invalid
-parameters or usage, 4 secret leak, 5 interrupted, 6 incomplete (a notebook checked nothing: every check
-skipped).
+parameters or usage, 4 secret leak, 5 interrupted, 6 incomplete (a notebook checked nothing: no check
+recorded, or every check skipped).
 """
 
 from __future__ import annotations

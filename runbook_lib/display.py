@@ -113,6 +113,13 @@ def _fmt_number(value: Any) -> str:
     return f"{v:.4g}" if magnitude >= 1e-4 else f"{v:.2e}"
 
 
+def _fmt_exact(value: Any) -> str:
+    """Whole numbers with thousands separators; anything else as given (a figure quoted to its last digit)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    return str(value)
+
+
 def _fmt_ms(value: Any) -> str:
     v = _number(value)
     magnitude = abs(v)
@@ -192,6 +199,7 @@ COLUMN_KINDS: dict[str, ColumnKind] = {k.name: k for k in (
     ColumnKind("bool", _fmt_bool, False),
     ColumnKind("count", _fmt_count, True),
     ColumnKind("number", _fmt_number, True),
+    ColumnKind("exact", _fmt_exact, True),
     ColumnKind("ms", _fmt_ms, True),
     ColumnKind("seconds", _fmt_seconds, True),
     ColumnKind("usd", _fmt_usd, True),

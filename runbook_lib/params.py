@@ -76,7 +76,9 @@ def read_declarations(notebook: str | Path) -> dict[str, ParamSpec]:
 
     nb = load_notebook_node(str(notebook))
     specs: dict[str, ParamSpec] = {}
-    for p in _infer_parameters(nb):
+    inferred = _infer_parameters(nb)
+    _check_every_line_read(nb, {p.name: p.default for p in inferred}, Path(notebook).name)
+    for p in inferred:
         raw_type = (p.inferred_type_name or "None").replace(" ", "")
         match = _OPTIONAL.match(raw_type)
         base = match["inner"] if match else raw_type
@@ -94,6 +96,33 @@ def read_declarations(notebook: str | Path) -> dict[str, ParamSpec]:
             ) from None
         specs[p.name] = ParamSpec(p.name, base, default, p.help, bool(match))
     return specs
+
+
+def _check_every_line_read(nb: Any, read: Mapping[str, str], name: str) -> None:
+    """Refuse a parameters cell papermill read differently from Python (``read``: name -> default text as
+    papermill read it): papermill drops a line whose default or help holds ``=`` and cuts a default at
+    ``#``, with only a log warning."""
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError as exc:
+        raise ParameterError(f"{name}: the parameters cell is not valid Python (line {exc.lineno})",
+                             hint="fix the cell: one `name: type = literal  # help` per line") from None
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            target, value = node.target.id, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target, value = node.targets[0].id, node.value
+        else:
+            continue
+        source = (ast.get_source_segment(cell.source, value) or "").strip()
+        if read.get(target, "").strip() != source:
+            raise ParameterError(
+                f"{name}: papermill cannot read the declaration of {target!r} (line {node.lineno}) as Python does",
+                hint="keep '=' out of its default and help text and '#' out of its default "
+                     "(papermill splits the line there)")
 
 
 def load_params_file(path: str | Path) -> dict[str, Any]:

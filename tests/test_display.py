@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import shutil
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -41,6 +42,9 @@ LONG_REMEDY = ("move the callback from general_settings to litellm_settings.call
     ("time", pd.Timestamp("2026-12-04 15:00:00", tz="UTC"), "2026-12-04 15:00:00"),
     ("time", pd.Timestamp("2026-12-04 15:00:00.123456789", tz="UTC"), "2026-12-04 15:00:00.123"),  # no warning
     ("text", "x" * 120, "x" * 120),
+    ("exact", 2007, "2,007"),
+    ("exact", "15.22561", "15.22561"),  # a cost as the API prints it: every digit kept
+    ("exact", Decimal("1.3584269"), "1.3584269"),
 ])
 @pytest.mark.filterwarnings("error")  # a warning would be printed into the report body
 def test_values_are_formatted_by_kind(kind, value, shown) -> None:

@@ -149,3 +149,18 @@ def test_a_hostile_config_is_a_failed_check(tmp_path, shape):
         expected = "is not text"
     parse = _config_checks(config)["config.parse"]
     assert parse.status.value == "fail" and expected in parse.summary, parse.summary
+
+
+@pytest.mark.parametrize("line", [
+    'url: str = "http://h.example/?a=b"  # a default holding =',
+    'n: int = 1  # help text with a=b in it',
+    'tag: str = "x # y"  # a default holding #',
+])
+def test_a_declaration_papermill_reads_differently_is_refused(tmp_path, line):
+    from runbook_lib.errors import ParameterError
+    from runbook_lib.params import read_declarations
+
+    path = write_notebook(tmp_path / "nb.ipynb", 'ok: int = 2  # fine\n' + line, "print(ok)")
+    with pytest.raises(ParameterError) as err:
+        read_declarations(path)
+    assert "nb.ipynb" in err.value.message and "papermill" in (err.value.message + (err.value.hint or ""))

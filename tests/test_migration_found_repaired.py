@@ -64,8 +64,11 @@ def test_found_then_repaired_reads_by_whether_the_repair_was_verified() -> None:
     assert found_then_repaired(found, verified=True).summary == REPAIRED + "column x is missing"
     assert found_then_repaired(found, verified=True).remedy == "" and found_then_repaired(found, verified=True).evidence
     assert found_then_repaired(found, verified=False).summary == "found, repaired below: column x is missing"
-    warned = Check.warned("drift.y", "Y", "obsolete table")
+    assert found_then_repaired(found, verified=False).remedy == ""  # the repair below is the remedy
+    warned = Check.warned("drift.y", "Y", "obsolete table", remedy="drop it")
     assert found_then_repaired(warned, verified=True) is warned
+    closing = found_then_repaired(warned, verified=False, warnings=True)  # a gap the repair also closes
+    assert (closing.status, closing.summary, closing.remedy) == (Status.WARN, "found, repaired below: obsolete table", "")
 
 
 def test_a_passed_repair_reports_its_drift_as_found_then_repaired(agentops_db, tmp_path) -> None:

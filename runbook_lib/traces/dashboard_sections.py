@@ -97,6 +97,10 @@ def _api_values(figures: views.DashboardFigures | None) -> dict[str, tuple[Any, 
     }
 
 
+def _when(moment: dt.datetime | None) -> str:
+    return "open" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+
 def reconciliation_section(store: Any, project_id: str, *, start: dt.datetime | None = None,
                            end: dt.datetime | None = None, free_plan: bool = False,
                            session: views.DashboardSession | None = None, now: dt.datetime | None = None) -> Section:
@@ -130,8 +134,10 @@ def reconciliation_section(store: Any, project_id: str, *, start: dt.datetime | 
         record.update({"project metrics rule": row.project_rule, "trace list rule": row.trace_list_rule,
                        "why they differ": "; ".join(row.why)})
         rows.append(record)
-    section.table(pd.DataFrame(rows), title="What the dashboard shows",
-                  caption=f"project {project_id}; window {start or 'open'} – {end or 'open'} (UTC)")
+    figures = ("project metrics (rules)", "trace list (rules)", "project metrics (API)", "trace list (API)")
+    section.table(pd.DataFrame(rows), title="What the dashboard shows", formats=dict.fromkeys(figures, "exact"),
+                  caption=f"project {project_id}; window {_when(start)} – {_when(end)} UTC; figures as the API "
+                          "prints them (costs to its last digit)")
     cost = next(r for r in computed.rows if r.figure == "total cost (USD)")
     if fetched is not None and not mismatches:
         section.add(Check.passed("dashboard.reconciled", "dashboard figures reconciled",

@@ -93,7 +93,7 @@ def preflight(
         try:
             proxy.liveliness()
             result.checks.append(Check.passed("proxy.reachable", "LiteLLM proxy answers",
-                                              f"{display_url(litellm_url)}/health/liveliness answered"))
+                                              f"{display_url(litellm_url).rstrip('/')}/health/liveliness answered"))
             result.proxy_ok = True
         except ServiceError as exc:
             result.checks.append(Check.from_error("proxy.reachable", "LiteLLM proxy answers", exc,
