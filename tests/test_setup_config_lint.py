@@ -282,6 +282,8 @@ def test_wiring_snippet_names_handler_and_env_without_secrets():
     assert "AGENTOPS_EXPORTER_ENDPOINT=http://localhost:4318/v1/traces\n" in text
     assert "AGENTOPS_API_KEY=${AGENTOPS_API_KEY}" in text
     assert "host.docker.internal" in text  # localhost seen from the proxy container
+    assert text.count("means 'this machine'") == 1  # one note for both localhost URLs, said once
+    assert "# AGENTOPS_API_ENDPOINT and AGENTOPS_EXPORTER_ENDPOINT: " in text
     plain = render_wiring_snippet("https://agentops.internal.example", "https://otel.internal.example/v1/traces")
     assert "host.docker.internal" not in plain
 

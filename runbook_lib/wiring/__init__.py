@@ -77,14 +77,15 @@ def render_wiring_snippet(
         "# needs: opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http in the proxy's environment;\n"
         "# remove the built-in 'agentops' callback: it can only reach AgentOps' cloud.\n"
     )
-    notes = []
+    labels_by_note: dict[str, list[str]] = {}  # one note, said once, for every URL it applies to
     for label, url in (("AGENTOPS_API_ENDPOINT", api), ("AGENTOPS_EXPORTER_ENDPOINT", otlp)):
         try:
             note = container_host_note(urlsplit(url).hostname or "")
         except ValueError:
             note = None
         if note:
-            notes.append(f"# {label}: {note}")
-    if notes:
-        text += "# These URLs are seen from the proxy process:\n" + "\n".join(notes) + "\n"
+            labels_by_note.setdefault(note, []).append(label)
+    if labels_by_note:
+        text += "# These URLs are seen from the proxy process:\n" + "".join(
+            f"# {' and '.join(labels)}: {note}\n" for note, labels in labels_by_note.items())
     return text
