@@ -11,6 +11,7 @@ import pytest
 from runbook_lib import display
 from runbook_lib.checks import Status
 from runbook_lib.errors import ParameterError
+from runbook_lib.traces import scan_sql
 from runbook_lib.traces.analytics import TraceAnalytics, TraceFilters
 from runbook_lib.traces.costing import price_usage
 from runbook_lib.traces.pricing import Price
@@ -102,6 +103,27 @@ def test_trace_tables_by_hand(hand_tables):
     assert costly["trace_id"].tolist() == ["T2", "T1"]
     assert costly["cost_usd"].tolist() == pytest.approx([0.053, 0.0025], rel=1e-12)
     assert costly["cost_basis"].tolist() == ["incomplete (unpriced spans)", "computed"]
+
+
+def test_trace_scan_model_mix_as_a_bit_mask_equals_the_set_of_names(hand_tables):
+    a = hand_tables[0]
+    models = sorted(set(a.scan.models["llm_model"]))
+    assert models == ["m-priced", "m-unknown"]
+    ordered = ["grouping_set", "models_used", "spans_in_trace", "slowest_id", "costliest_id"]
+
+    def scan(listed: list[str] | None) -> pd.DataFrame:
+        df = a.store.query_df(*scan_sql.trace_scan_sql(a.filters, a.resolved_prices, 2, listed))
+        return df.sort_values(ordered).reset_index(drop=True)
+
+    as_mask, as_set = scan(models), scan(None)
+    pd.testing.assert_frame_equal(as_mask, as_set)
+    assert as_mask["unlisted_models"].max() == 0
+    mixes = set(as_mask.loc[as_mask["grouping_set"] == "models_used", "models_used"])
+    assert mixes == {"m-priced", "m-priced+m-unknown", scan_sql.NO_LLM}, mixes
+    # a model missing from the list (spans that arrived after the span scan) is flagged, never dropped
+    assert scan(models[1:])["unlisted_models"].max() == 1
+    # more models than mask bits: the set of names
+    assert "groupUniqArrayIf" in scan_sql.trace_scan_sql(a.filters, {}, 2, [f"m{i}" for i in range(64)])[0]
 
 
 def test_top_lists_break_ties_by_trace_id(make_store):

@@ -79,7 +79,11 @@ class WindowScan:
         """The trace scan (every grouping set of :data:`scan_sql.TRACE_SETS`) with ``top_n`` ranked traces."""
         top_n = int(top_n)
         if top_n not in self._traces:
-            self._traces[top_n] = self.run(*scan_sql.trace_scan_sql(self.filters, self.resolved_prices, top_n))
+            models = sorted(set(self.models["llm_model"]))
+            df = self.run(*scan_sql.trace_scan_sql(self.filters, self.resolved_prices, top_n, models))
+            if len(df) and df["unlisted_models"].max() > 0:  # spans arrived after the span scan
+                df = self.run(*scan_sql.trace_scan_sql(self.filters, self.resolved_prices, top_n))
+            self._traces[top_n] = df
         return self._traces[top_n]
 
 

@@ -17,7 +17,7 @@ limits) is a bound ``{name:Type}`` parameter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ParameterError
@@ -27,6 +27,7 @@ from .window import TraceFilters, to_ns
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
+    "MASK_MODELS",
     "NO_LLM",
     "QUANTILES",
     "SPAN_SETS",
@@ -289,42 +290,73 @@ FROM (
 
 _TRACE_NS = ("(max(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) "
              "- min(toUnixTimestamp64Nano(Timestamp)))")
-_MODELS_USED = "arrayStringConcat(arraySort(groupUniqArrayIf(model, is_llm)), '+')"
+#: Up to this many LLM models, a trace's model mix is one UInt64 bit mask (bit i = the i-th listed model;
+#: the top bit = a model missing from the list); with more, or no list, a set of names per trace.
+MASK_MODELS = 63
+_UNLISTED_BIT = 63
 #: Per-trace details shown for the slowest and costliest traces.
 _TRACE_DETAILS = ("t_spans", "t_models_used", "start_utc", "duration_ms", "error_spans", "first_span_name",
                   "service", "tokens", "cost_usd",
                   "s_stored", "s_computed", "s_unpriced")
 
 
-def trace_scan_sql(filters: TraceFilters, prices: Mapping[str, Price], top_n: int) -> tuple[str, dict[str, Any]]:
+def _models_used(models: Sequence[str] | None, params: dict[str, Any]) -> tuple[str, Callable[[str], str]]:
+    """How a trace's model mix is aggregated (a grouping key) and how that key becomes the sorted,
+    ``+``-joined names (:data:`NO_LLM` for none). With the window's LLM models listed (at most
+    :data:`MASK_MODELS`), the key is a bit mask: 8 bytes per trace instead of a set of strings."""
+    if models is None or len(models) > MASK_MODELS:
+        key = "arrayStringConcat(arraySort(groupUniqArrayIf(model, is_llm)), '+')"
+        return key, lambda k: f"if(empty({k}), {schema.quote_string(NO_LLM)}, {k})"
+    names = []
+    for i, m in enumerate(models):
+        params[f"mu_{i}"] = m
+        names.append(f"{{mu_{i}:String}}")
+    listed = "[" + ", ".join(names) + "]"
+    bits = "[" + ", ".join(f"toUInt64({1 << i})" for i in range(len(models))) + "]"
+    key = f"groupBitOrIf(transform(model, {listed}, {bits}, toUInt64({1 << _UNLISTED_BIT})), is_llm)"
+
+    def decode(k: str) -> str:
+        picked = f"arrayFilter((m, i) -> bitTest({k}, i), {listed}, range({len(models)}))"
+        mix = f"arrayStringConcat(arraySort({picked}), '+')"
+        return f"if({k} = 0, {schema.quote_string(NO_LLM)}, {mix})"
+    return key, decode
+
+
+def trace_scan_sql(filters: TraceFilters, prices: Mapping[str, Price], top_n: int,
+                   models: Sequence[str] | None = None) -> tuple[str, dict[str, Any]]:
     """One pass grouped by trace, then the traces grouped by model mix, by span count, overall, and
     one group for each of the ``top_n`` slowest and ``top_n`` costliest traces (ranked with window
     functions): trace latency (exact quantiles), the spans-per-trace histogram and both top lists.
-    Needs ``prices``: cost decides one ranking."""
+    Needs ``prices``: cost decides one ranking. ``models``: the window's LLM model names (from the
+    span scan), so a trace's model mix is a bit mask; a row's ``unlisted_models`` is 1 when a trace
+    used a model missing from that list (then run again without ``models``)."""
     if int(top_n) < 1:
         raise ParameterError("top_n must be at least 1", hint="give top_n >= 1")
     cte, params = spans_cte(filters, prices)
     params["top_n"] = int(top_n)
+    key, decode = _models_used(models, params)
+    unlisted = f"bitTest(models_key, {_UNLISTED_BIT})" if models is not None and len(models) <= MASK_MODELS else "0"
     levels = ", ".join(repr(q) for q in QUANTILES)
     q_cols = ", ".join(f"q[{i + 1}] / 1e6 AS p{int(round(q * 100))}_ms" for i, q in enumerate(QUANTILES))
     sets = ", ".join(map(str, TRACE_SETS))
     names = ", ".join(schema.quote_string(v) for v in TRACE_SETS.values())
-    details = ", ".join(f"any({c}) AS {c}" for c in _TRACE_DETAILS)
+    details = ", ".join(f"any({c}) AS {c}" for c in _TRACE_DETAILS if c != "t_models_used")
+    shown = ", ".join(c for c in _TRACE_DETAILS if c != "t_models_used")
     sql = cte + f"""SELECT transform(grp, [{sets}], [{names}], '') AS grouping_set,
-    models_used, spans_in_trace, slowest_id, costliest_id, traces, {q_cols}, max_v / 1e6 AS max_ms,
-    mean_v / 1e6 AS mean_ms, {', '.join(_TRACE_DETAILS)}
+    {decode('models_key')} AS models_used, spans_in_trace, slowest_id, costliest_id, traces, {q_cols},
+    max_v / 1e6 AS max_ms, mean_v / 1e6 AS mean_ms, {decode('t_models_key')} AS t_models_used, {shown}, unlisted_models
 FROM (
-    SELECT models_used, spans_in_trace, slowest_id, costliest_id,
-        grouping(models_used, spans_in_trace, slowest_id, costliest_id) AS grp, count() AS traces,
-        quantilesExact({levels})(trace_ns) AS q, max(trace_ns) AS max_v, avg(trace_ns) AS mean_v, {details}
+    SELECT models_key, spans_in_trace, slowest_id, costliest_id,
+        grouping(models_key, spans_in_trace, slowest_id, costliest_id) AS grp, count() AS traces,
+        quantilesExact({levels})(trace_ns) AS q, max(trace_ns) AS max_v, avg(trace_ns) AS mean_v,
+        any(models_key) AS t_models_key, {details}, max({unlisted}) AS unlisted_models
     FROM (
         SELECT *, if(row_number() OVER (ORDER BY trace_ns DESC, TraceId) <= {{top_n:UInt32}}, TraceId, '')
                 AS slowest_id,
             if(row_number() OVER (ORDER BY cost_usd DESC, TraceId) <= {{top_n:UInt32}}, TraceId, '') AS costliest_id
         FROM (
-            SELECT TraceId, {_TRACE_NS} AS trace_ns, count() AS spans_in_trace,
-                if(empty({_MODELS_USED}), {schema.quote_string(NO_LLM)}, {_MODELS_USED}) AS models_used,
-                spans_in_trace AS t_spans, models_used AS t_models_used,
+            SELECT TraceId, {_TRACE_NS} AS trace_ns, count() AS spans_in_trace, {key} AS models_key,
+                spans_in_trace AS t_spans,
                 toTimeZone(min(Timestamp), 'UTC') AS start_utc, trace_ns / 1e6 AS duration_ms,
                 countIf(is_error) AS error_spans, argMin(SpanName, Timestamp) AS first_span_name,
                 argMin(ServiceName, Timestamp) AS service, sum(total_tokens) AS tokens, sum(cost) AS cost_usd,
@@ -333,7 +365,7 @@ FROM (
             FROM spans GROUP BY TraceId
         )
     )
-    GROUP BY GROUPING SETS ((models_used), (spans_in_trace), (slowest_id), (costliest_id), ())
+    GROUP BY GROUPING SETS ((models_key), (spans_in_trace), (slowest_id), (costliest_id), ())
 )"""
     return sql, params
 
