@@ -94,15 +94,15 @@ def test_a_sigkilled_runner_leaves_a_private_folder_that_the_next_command_repair
                                                                                   capsys) -> None:
     _, value = attack_nb_dir
     out = tmp_path / "reports"
-    proc = _start_runner(out)
-    try:
-        run_dir = _wait_until_planted(out, proc)
-        assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
-        for path in run_dir.iterdir():
-            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path  # private while unsealed
-        assert (run_dir / UNSEALED_MARKER).is_file()
-    finally:
-        _kill_tree(proc, signal.SIGKILL)
+    with _start_runner(out) as proc:  # the with closes its pipes
+        try:
+            run_dir = _wait_until_planted(out, proc)
+            assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+            for path in run_dir.iterdir():
+                assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path  # private while unsealed
+            assert (run_dir / UNSEALED_MARKER).is_file()
+        finally:
+            _kill_tree(proc, signal.SIGKILL)
     assert value in (run_dir / "sleeper.ipynb").read_text()  # what the kill left behind
     assert main(["report", "verify", str(run_dir)]) == 0  # the next command repairs, then verifies
     assert "repaired interrupted run" in capsys.readouterr().err
@@ -115,12 +115,12 @@ def test_a_sigkilled_runner_leaves_a_private_folder_that_the_next_command_repair
 def test_report_repair_and_sigterm_seal_as_interrupted(attack_nb_dir, tmp_path, capsys) -> None:
     _, value = attack_nb_dir
     out = tmp_path / "reports"
-    proc = _start_runner(out)
-    try:
-        run_dir = _wait_until_planted(out, proc)
-    finally:
-        _kill_tree(proc, signal.SIGTERM)
-    assert proc.returncode == 5, proc.stderr.read().decode() if proc.stderr else ""
+    with _start_runner(out) as proc:
+        try:
+            run_dir = _wait_until_planted(out, proc)
+        finally:
+            _kill_tree(proc, signal.SIGTERM)
+        assert proc.returncode == 5, proc.stderr.read().decode() if proc.stderr else ""
     record = load_run(run_dir)
     assert record.verdict == "interrupted" and "SIGTERM" in (record.interrupted or "") and record.leaks
     _assert_sealed_and_clean(run_dir, value)
@@ -209,22 +209,22 @@ def test_an_unwritable_out_is_a_usage_error(attack_nb_dir, tmp_path, capsys) -> 
 
 
 def test_sigterm_leaves_no_kernel_behind(attack_nb_dir, tmp_path) -> None:
-    proc = _start_runner(tmp_path / "reports")
-    try:
-        _wait_until_planted(tmp_path / "reports", proc)
-        kernels = _children(proc.pid)
-        assert kernels, "the runner started no kernel"
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(Path(f"/proc/{k}").exists() for k in kernels):
-            time.sleep(0.2)
-        alive = [k for k in kernels if Path(f"/proc/{k}").exists()
-                 and "Z" not in (Path(f"/proc/{k}/stat").read_text().rsplit(")", 1)[1].split()[0])]
-        assert not alive, f"kernel processes left running: {alive}"
-    finally:
-        if proc.poll() is None:
-            _kill_tree(proc, signal.SIGKILL)
+    with _start_runner(tmp_path / "reports") as proc:
+        try:
+            _wait_until_planted(tmp_path / "reports", proc)
+            kernels = _children(proc.pid)
+            assert kernels, "the runner started no kernel"
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(Path(f"/proc/{k}").exists() for k in kernels):
+                time.sleep(0.2)
+            alive = [k for k in kernels if Path(f"/proc/{k}").exists()
+                     and "Z" not in (Path(f"/proc/{k}/stat").read_text().rsplit(")", 1)[1].split()[0])]
+            assert not alive, f"kernel processes left running: {alive}"
+        finally:
+            if proc.poll() is None:
+                _kill_tree(proc, signal.SIGKILL)
 
 
 def test_repair_without_the_secret_scans_for_shapes_and_says_so(tmp_path) -> None:
