@@ -23,12 +23,13 @@ from typing import Any
 
 from ..checks import Check
 from ..secrets import SecretRef
-from .arrival import latency_frame, plot_latency, verify_spans, wait_for_spans
+from .arrival import latency_frame, plot_latency, wait_for_spans
 from .diagnosis import diagnose
 from .preflight import classify_logger, handler_status_from_active, preflight
 from .requests import new_run_id, requests_check, send_requests
 from .results import KINDS, NEW_TOKEN_NAMES, PROMPT_TOKEN_NAMES, Preflight, RoundTrip, SentRequest, SpanSeen
 from .runbook import VerificationRunbook
+from .span_checks import verify_spans
 
 __all__ = [
     "KINDS",

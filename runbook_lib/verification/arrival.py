@@ -1,19 +1,20 @@
-"""Steps 3 and 4: wait for each request's span in the trace store, then check what AgentOps will read."""
+"""Step 3: wait for each request's span in the trace store; the arrival latency per request as a frame and a plot.
+
+The checks over the spans found (step 4) are in :mod:`.span_checks`.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-import statistics
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..checks import Check, Severity
 from ..errors import RunbookError
-from .results import NEW_TOKEN_NAMES, PROMPT_TOKEN_NAMES, RoundTrip, SentRequest, SpanSeen
+from .results import RoundTrip, SentRequest, SpanSeen
 
-__all__ = ["KIND_COLOURS", "latency_frame", "plot_latency", "verify_spans", "wait_for_spans"]
+__all__ = ["KIND_COLOURS", "latency_frame", "plot_latency", "wait_for_spans"]
 
 _CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -88,13 +89,6 @@ def wait_for_spans(
         pause = min(pause * 1.5, max_poll_s)
     trip.waited_s = time.monotonic() - start
     return trip
-
-
-def _int_attr(attrs: Mapping[str, str], name: str) -> int | None:
-    try:
-        return int(float(attrs[name]))
-    except (KeyError, ValueError, TypeError):
-        return None
 
 
 def latency_frame(trip: RoundTrip) -> Any:
@@ -180,139 +174,3 @@ def plot_latency(trip: RoundTrip) -> Any:
     if not records:
         ax.text(0.5, 0.5, "no request was sent", transform=ax.transAxes, ha="center", va="center")
     return fig
-
-
-def verify_spans(trip: RoundTrip, *, model: str, project_id: str | None = None) -> list[Check]:
-    """Checks over the spans that arrived: arrival, project, model, token names, status, cost, latency."""
-    checks: list[Check] = []
-    matched = [(r, trip.span_for(r)) for r in trip.requests if r.call_id]
-    arrived = [(r, s) for r, s in matched if s is not None]
-    missing = [r for r, s in matched if s is None]
-    arrival_rows = [{"kind": r.kind, "index": r.index, "call_id": r.call_id} for r in missing]
-    title = "Every request's span reached the trace store"
-    if not matched:
-        checks.append(Check.failed("roundtrip.arrival", title, "no request got a call id, nothing to look for",
-                                   "see roundtrip.requests"))
-        return checks
-    if missing:
-        store_note = f"; the last store query failed: {trip.store_error}" if trip.store_error else ""
-        checks.append(Check.failed(
-            "roundtrip.arrival", title,
-            f"{len(missing)} of {len(matched)} spans did not arrive within {trip.deadline_s:g} s "
-            f"({trip.polls} polls){store_note}",
-            "see the diagnosis checks below", severity=Severity.CRITICAL, evidence={"missing": arrival_rows}))
-    else:
-        checks.append(Check.passed("roundtrip.arrival", title,
-                                   f"all {len(matched)} spans arrived ({trip.polls} polls, {trip.waited_s:.1f} s)"))
-    if not arrived:
-        return checks
-
-    # project
-    projects = {s.project_id for _, s in arrived}
-    title = "Spans are stored under the AgentOps project"
-    if project_id and projects != {project_id}:
-        checks.append(Check.failed("roundtrip.project", title,
-                                   f"spans carry project id(s) {sorted(projects)}, the token's project is {project_id}",
-                                   "the collector stamps agentops.project.id from the JWT: check the key the proxy "
-                                   "uses (AGENTOPS_API_KEY) is this project's key",
-                                   evidence={"projects": sorted(projects)}))
-    elif "" in projects:
-        checks.append(Check.failed("roundtrip.project", title, "some spans have no agentops.project.id",
-                                   "the collector's resource processor must upsert agentops.project.id from the JWT"))
-    else:
-        checks.append(Check.passed("roundtrip.project", title, f"project {', '.join(sorted(projects))}"))
-
-    # model
-    title = "Spans name the requested model"
-    wrong = []
-    for r, s in arrived:
-        names = {s.attributes.get(k, "") for k in ("gen_ai.request.model", "gen_ai.response.model",
-                                                    "litellm.model_group")}
-        if r.model not in names and not any(n.endswith("/" + r.model) for n in names):
-            wrong.append({"call_id": r.call_id, "requested": r.model, "span": sorted(n for n in names if n)})
-    checks.append(Check.failed("roundtrip.model", title, f"{len(wrong)} spans name another model", "",
-                               evidence={"mismatches": wrong}) if wrong else
-                  Check.passed("roundtrip.model", title, f"gen_ai.request.model matches ({model})"))
-
-    # tokens under the names AgentOps reads
-    title = "Token counts use the names the AgentOps API reads"
-    ok_spans = [(r, s) for r, s in arrived if r.expected_ok]
-    lacking, new_only = [], []
-    for r, s in ok_spans:
-        values = [_int_attr(s.attributes, n) for n in PROMPT_TOKEN_NAMES]
-        if any(v is None or v <= 0 for v in values):
-            lacking.append({"call_id": r.call_id, "kind": r.kind,
-                            "token_attributes": sorted(k for k in s.attributes if k.startswith("gen_ai.usage."))})
-            if any(n in s.attributes for n in NEW_TOKEN_NAMES):
-                new_only.append(r.call_id)
-    if not ok_spans:
-        checks.append(Check.skipped("roundtrip.tokens", title, "no successful request's span arrived"))
-    elif lacking:
-        cause = (" They carry gen_ai.usage.input_tokens/output_tokens only, which AgentOps ignores: the dashboard "
-                 "shows 0 tokens and 0 cost." if new_only else "")
-        checks.append(Check.failed(
-            "roundtrip.tokens", title,
-            f"{len(lacking)} of {len(ok_spans)} spans lack gen_ai.usage.prompt_tokens/completion_tokens.{cause}",
-            "export with the self-hosted handler (it writes both names), or copy the attributes in a collector "
-            "transform processor", evidence={"spans": lacking, "new_names_only": new_only}))
-    else:
-        totals = [(_int_attr(s.attributes, PROMPT_TOKEN_NAMES[0]), _int_attr(s.attributes, PROMPT_TOKEN_NAMES[1]))
-                  for _, s in ok_spans]
-        checks.append(Check.passed("roundtrip.tokens", title,
-                                   f"prompt/completion tokens present on all {len(ok_spans)} spans, e.g. {totals[0]}"))
-
-    # status
-    title = "Span status: failures are ERROR, successes are not"
-    status_rows, bad_status, unset = [], [], 0
-    for r, s in arrived:
-        code = s.status_code.upper().replace("STATUS_CODE_", "")
-        status_rows.append({"kind": r.kind, "call_id": r.call_id, "status": s.status_code})
-        if r.expected_ok and code == "ERROR" or not r.expected_ok and code != "ERROR":
-            bad_status.append(status_rows[-1])
-        elif r.expected_ok and code != "OK":
-            unset += 1
-    failing_seen = sum(1 for r, _ in arrived if not r.expected_ok)
-    if bad_status:
-        checks.append(Check.failed("roundtrip.status", title, f"{len(bad_status)} spans have the wrong status",
-                                   "the callback must run on failures too: use litellm_settings.callbacks "
-                                   "(success_callback records successes only)", evidence={"spans": bad_status}))
-    elif unset:
-        checks.append(Check.warned("roundtrip.status", title,
-                                   f"{unset} successful spans have status Unset, which AgentOps counts as "
-                                   "indeterminate", "the self-hosted handler sets OK", evidence={"spans": status_rows}))
-    else:
-        note = f"{failing_seen} failing request(s) recorded as ERROR" if failing_seen else "no failing span arrived"
-        checks.append(Check.passed("roundtrip.status", title, note, evidence={"spans": status_rows}))
-
-    # cost
-    title = "Cost is present or computable"
-    costs = []
-    no_cost = []
-    for r, s in ok_spans:
-        cost = s.attributes.get("gen_ai.usage.total_cost")
-        if cost not in (None, ""):
-            costs.append(float(cost))
-        elif not all(_int_attr(s.attributes, n) for n in PROMPT_TOKEN_NAMES):
-            no_cost.append(r.call_id)
-    if not ok_spans:
-        checks.append(Check.skipped("roundtrip.cost", title, "no successful request's span arrived"))
-    elif no_cost:
-        checks.append(Check.failed("roundtrip.cost", title,
-                                   f"{len(no_cost)} spans have neither gen_ai.usage.total_cost nor prompt/completion "
-                                   "tokens, so AgentOps shows cost 0", "see roundtrip.tokens",
-                                   evidence={"call_ids": no_cost}))
-    elif costs:
-        checks.append(Check.passed("roundtrip.cost", title,
-                                   f"gen_ai.usage.total_cost on {len(costs)} spans (total {sum(costs):.6f} USD)"))
-    else:
-        checks.append(Check.passed("roundtrip.cost", title,
-                                   "no total_cost attribute; AgentOps computes it from prompt/completion tokens "
-                                   "and its model price table"))
-
-    # latency
-    latencies = [s.first_seen_at - r.finished_at for r, s in arrived]
-    checks.append(Check.passed(
-        "roundtrip.latency", "Arrival latency (request answered -> span visible in the store)",
-        f"median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s over {len(latencies)} spans",
-        evidence={"latency_s": [round(x, 3) for x in latencies]}))
-    return checks

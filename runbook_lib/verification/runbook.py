@@ -13,13 +13,14 @@ from ..errors import RunbookError
 from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
 from ..secrets import SecretRef
 from ..traces.dashboard_views import DashboardLogin
-from .arrival import latency_frame, plot_latency, verify_spans, wait_for_spans
+from .arrival import latency_frame, plot_latency, wait_for_spans
 from .dashboard_readback import readback_section
 from .deadline import Deadline
 from .diagnosis import diagnose
 from .preflight import preflight
 from .requests import requests_check, send_requests
 from .results import Preflight, RoundTrip, SentRequest
+from .span_checks import verify_spans
 
 __all__ = ["VerificationRunbook"]
 
