@@ -114,16 +114,11 @@ def verdict_of(checks: Iterable[Check]) -> str:
     return "passed"
 
 
-def found_then_repaired(check: Check, *, verified: bool, warnings: bool = False) -> Check:
-    """A problem a repair in the same run fixes, as it reads in that run's report (evidence kept).
-
-    ``verified`` (the state was read again after the repair and the problem is gone): ``pass``,
-    "found, then repaired: …", no remedy. Not yet verified (the repair follows and its verification
-    carries the verdict): ``warn``, "found, repaired below: …", no remedy (the repair is the remedy). A
-    check that did not fail (nor warn, with ``warnings``: a gap the repair also closes) is returned as is.
-    """
+def found_then_repaired(check: Check, *, warnings: bool = False) -> Check:
+    """A problem a repair in the same run fixed, as it reads in that run's report: ``pass``, "found, then
+    repaired: …", no remedy, evidence kept. Call it only for problems the state read again after the repair
+    no longer shows. A check that did not fail (nor warn, with ``warnings``: a gap the repair also closes)
+    is returned as is."""
     if check.status is not Status.FAIL and not (warnings and check.status is Status.WARN):
         return check
-    if verified:
-        return replace(check, status=Status.PASS, summary=f"found, then repaired: {check.summary}", remedy="")
-    return replace(check, status=Status.WARN, summary=f"found, repaired below: {check.summary}", remedy="")
+    return replace(check, status=Status.PASS, summary=f"found, then repaired: {check.summary}", remedy="")

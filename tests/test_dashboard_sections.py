@@ -81,10 +81,13 @@ def test_gaps_a_following_repair_fixes_are_reported_as_found(env):
     env["store"].execute("DROP FUNCTION calculate_completion_cost")
     found = _ids(sections.store_readiness_section(env["store"], start=START, end=END))
     assert found["store.function.calculate_completion_cost"].status is Status.FAIL
-    following = _ids(sections.store_readiness_section(env["store"], start=START, end=END, repair_follows=True))
-    check = following["store.function.calculate_completion_cost"]
-    assert check.status is Status.WARN and check.summary.startswith("found, repaired below: missing")
-    assert all(c.status is not Status.FAIL for c in following.values())
-    repaired = sections.store_repair_section(env["store"], _checkout(env["tmp"] / "again"), apply=True,
-                                             start=START, end=END)
-    assert _ids(repaired)["store_repair.verify"].status is Status.PASS
+    following = sections.store_readiness_section(env["store"], start=START, end=END, repair_follows=True)
+    assert not following.checks  # the findings are a table; the repair section carries the checks
+    (findings,) = [t for t in following.tables if t.title == "Findings before the repair"]
+    assert "store.function.calculate_completion_cost" in set(findings.frame["check"])
+    repaired = _ids(sections.store_repair_section(env["store"], _checkout(env["tmp"] / "again"), apply=True,
+                                                  start=START, end=END))
+    assert repaired["store_repair.verify"].status is Status.PASS
+    check = repaired["store.function.calculate_completion_cost"]  # the state the run leaves: found, then repaired
+    assert check.status is Status.PASS and check.summary.startswith("found, then repaired: missing")
+    assert all(c.status is not Status.FAIL for c in repaired.values())

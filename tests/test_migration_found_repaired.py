@@ -57,18 +57,15 @@ def _finding_rows(record) -> list[list[str]]:
     return [row for row in parser.rows if any(cell.startswith("drift.") for cell in row)]
 
 
-def test_found_then_repaired_reads_by_whether_the_repair_was_verified() -> None:
+def test_found_then_repaired_turns_a_closed_gap_into_a_pass() -> None:
     found = Check.failed("drift.x", "X", "column x is missing", remedy="apply the repair", evidence={"v": 1})
-    assert (found_then_repaired(found, verified=True).status, found_then_repaired(found, verified=False).status) \
-        == (Status.PASS, Status.WARN)
-    assert found_then_repaired(found, verified=True).summary == REPAIRED + "column x is missing"
-    assert found_then_repaired(found, verified=True).remedy == "" and found_then_repaired(found, verified=True).evidence
-    assert found_then_repaired(found, verified=False).summary == "found, repaired below: column x is missing"
-    assert found_then_repaired(found, verified=False).remedy == ""  # the repair below is the remedy
+    repaired = found_then_repaired(found)
+    assert repaired.status is Status.PASS and repaired.summary == REPAIRED + "column x is missing"
+    assert repaired.remedy == "" and repaired.evidence == {"v": 1}
     warned = Check.warned("drift.y", "Y", "obsolete table", remedy="drop it")
-    assert found_then_repaired(warned, verified=True) is warned
-    closing = found_then_repaired(warned, verified=False, warnings=True)  # a gap the repair also closes
-    assert (closing.status, closing.summary, closing.remedy) == (Status.WARN, "found, repaired below: obsolete table", "")
+    assert found_then_repaired(warned) is warned  # a warning is left alone unless the repair closes those too
+    closing = found_then_repaired(warned, warnings=True)
+    assert (closing.status, closing.summary, closing.remedy) == (Status.PASS, REPAIRED + "obsolete table", "")
 
 
 def test_a_passed_repair_reports_its_drift_as_found_then_repaired(agentops_db, tmp_path) -> None:

@@ -142,8 +142,7 @@ def test_runbook_demo_ends_with_verdict_passed(tmp_path):
     migration, setup, verification = checks["10_migration"], checks["00_setup"], checks["20_callback_verification"]
     assert migration["repair.apply"]["status"] == "pass" and migration["api_key.exposure"]["status"] == "warn"
     dated = setup["store.price.gpt-4o-mini-2024-07-18"]
-    assert dated["status"] == "warn" and dated["summary"].startswith("found, repaired below")
-    assert "shows cost 0 in the dashboard" in dated["summary"]
+    assert dated["status"] == "pass" and dated["summary"].startswith("found, then repaired: shows cost 0")
     assert setup["store_repair.plan"]["status"] == "pass" and setup["store_repair.verify"]["status"] != "fail"
     assert analytics["store.price.gpt-4o-mini-2024-07-18"]["status"] == "pass"  # priced for the dashboard now
     assert verification["dashboard.cost"]["status"] == "pass"

@@ -69,9 +69,12 @@ def test_store_found_lacking_then_repaired_from_the_checkout(start_trace_store, 
     checks = _checks(repaired)
     (nb,) = repaired.notebooks
     assert repaired.verdict == "passed", nb.error or [c for c in checks.values() if c["status"] == "fail"]
-    assert checks["store.function.calculate_prompt_cost"]["status"] == "warn"  # found, repaired below
-    assert checks["store.function.calculate_prompt_cost"]["summary"].startswith("found, repaired below")
+    assert checks["store.function.calculate_prompt_cost"]["status"] == "pass"  # the state the run leaves
+    assert checks["store.function.calculate_prompt_cost"]["summary"].startswith("found, then repaired: ")
+    assert checks[PRICE]["status"] == "pass"
+    assert checks[PRICE]["summary"].startswith("found, then repaired: shows cost 0 in the dashboard")
     assert checks["store_repair.verify"]["status"] == "pass"
+    assert not [c for c in checks.values() if c["status"] in ("warn", "fail") and c["id"].startswith("store")]
     html = (repaired.run_dir / nb.html).read_text(encoding="utf-8")
     assert "gpt-4o-mini-2024-07-18" in html and "CREATE DICTIONARY" in html
 

@@ -193,7 +193,7 @@ class MigrationRunbook(Runbook):
         if self.drift_before is None or not (self.repair and self.repair.mode == "apply" and self.repair.ok):
             return []
         still = {c.id for c in after.checks}
-        return [found_then_repaired(c, verified=True) for c in self.drift_before.checks
+        return [found_then_repaired(c) for c in self.drift_before.checks
                 if c.status is Status.FAIL and c.id not in still]
 
     # 6 -------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..checks import Check, Severity, found_then_repaired
+from ..checks import Check, Severity, Status, found_then_repaired
 from ..errors import RunbookError
 from ..runbook import Section
 from . import dashboard_views as views
@@ -27,14 +27,20 @@ def store_readiness_section(store: Any, *, start: dt.datetime | None = None, end
                             days: float = 7.0, project_id: str | None = None, repair_follows: bool = False) -> Section:
     """The readiness checks and the model strings the dashboard prices, with their price rows.
 
-    ``repair_follows`` (the store repair runs next, applying): gaps are reported as found (warnings), and
-    the repair's verification carries the verdict, as 10_migration reports the drift it repairs.
+    ``repair_follows`` (the store repair runs next, applying): the gaps are a table of findings, and the
+    repair section carries the readiness checks of the store as the run leaves it (gaps it closed read
+    "found, then repaired"), as 10_migration reports the drift it repairs.
     """
     found = readiness.inspect_store(store, start=start, end=end, days=days, project_id=project_id)
-    checks = found.checks
+    result = Section()
     if repair_follows:
-        checks = [found_then_repaired(c, verified=False, warnings=True) for c in checks]
-    result = Section().add(*checks)
+        gaps = [c for c in found.checks if c.status is not Status.PASS]
+        if gaps:
+            result.table(pd.DataFrame([{"check": c.id, "found": c.summary} for c in gaps]),
+                         title="Findings before the repair")
+        result.note("_repair_store=True: these findings are checked again after the repair (next section)._")
+    else:
+        result.add(*found.checks)
     if found.coverage:
         frame = pd.DataFrame([{
             "model": m.model, "dictionary key": m.key, "spans": m.spans, "prompt tokens": m.prompt_tokens,
@@ -60,6 +66,8 @@ def store_repair_section(store: Any, agentops_src: str | Path | None, *, apply: 
     result = store_repair.repair_store(store, agentops_src, apply=apply, start=start, end=end, days=days,
                                        project_id=project_id, user_prices=user_prices)
     section = Section().add(*result.checks)
+    if apply:
+        section.add(*_state_left(result))
     if result.plan is None:
         return section
     section.note(f"Prices from **{result.plan.source} {result.plan.source_version}**"
@@ -78,6 +86,23 @@ def store_repair_section(store: Any, agentops_src: str | Path | None, *, apply: 
     if result.plan.skipped:
         section.note("Left as they are: " + "; ".join(result.plan.skipped))
     return section
+
+
+def _state_left(result: store_repair.StoreRepairResult) -> list[Check]:
+    """The readiness checks of the store as an applying repair leaves it: gaps it closed read "found, then
+    repaired"; a model no source prices is said once, by the repair's own check (with the remedy that helps)."""
+    if result.before is None:
+        return []
+    before = {c.id: c for c in result.before.checks}
+    said = {f"store.price.{m}" for m in (result.plan.no_price if result.plan else [])}
+    left = []
+    for check in (result.after or result.before).checks:
+        if check.id in said:
+            continue
+        was = before.get(check.id)
+        closed = was is not None and was.status in (Status.FAIL, Status.WARN) and check.status is Status.PASS
+        left.append(found_then_repaired(was, warnings=True) if was is not None and closed else check)
+    return left
 
 
 def _api_values(figures: views.DashboardFigures | None) -> dict[str, tuple[Any, Any]]:
@@ -134,8 +159,9 @@ def reconciliation_section(store: Any, project_id: str, *, start: dt.datetime | 
         record.update({"project metrics rule": row.project_rule, "trace list rule": row.trace_list_rule,
                        "why they differ": "; ".join(row.why)})
         rows.append(record)
-    figures = ("project metrics (rules)", "trace list (rules)", "project metrics (API)", "trace list (API)")
-    section.table(pd.DataFrame(rows), title="What the dashboard shows", formats=dict.fromkeys(figures, "exact"),
+    frame = pd.DataFrame(rows)
+    figures = [c for c in frame.columns if c.startswith(("project metrics (", "trace list ("))]
+    section.table(frame, title="What the dashboard shows", formats=dict.fromkeys(figures, "exact"),
                   caption=f"project {project_id}; window {_when(start)} – {_when(end)} UTC; figures as the API "
                           "prints them (costs to its last digit)")
     cost = next(r for r in computed.rows if r.figure == "total cost (USD)")
