@@ -7,6 +7,7 @@ repairs a bare store into the same objects as a store built by the checkout itse
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from runbook_lib.traces import prices, schema, store_repair
 from runbook_lib.traces.store import ClickHouseHttpStore
 from runbook_lib.traces.synthetic import insert_traces
 from tests.plugins.traces import span_rows_table
-from tests.test_store_readiness import WINDOW, _rows
+from tests.test_store_readiness import T0, WINDOW, _rows
 
 upstream = pytest.mark.upstream
 SEEDED = ("gpt-4o", 0.005, 0.015)
@@ -252,3 +253,31 @@ def test_a_failing_statement_stops_the_repair_and_is_named(fresh, tmp_path):
     again = store_repair.plan_store_repair(store, _checkout(tmp_path / "fixed"), **WINDOW)
     assert {s.purpose.split()[-1] for s in again.statements if s.origin.startswith("0001")} == {
         "otel_2.trace_span_counts", "otel_2.mv_trace_span_counts"}
+
+
+HOSTILE_MODELS = (
+    "x'); DROP TABLE otel_2.otel_traces; --/gpt-4o",  # a quote and a statement after it
+    "evil\\/gpt-4o",  # a backslash before the provider slash (would escape the closing quote)
+    "new\nline/gpt-4o",  # a newline inside the literal
+    "ünï/gpt-4o",  # non-ASCII
+)
+
+
+def test_hostile_model_strings_are_inserted_as_values_never_as_sql(fresh, tmp_path):
+    """Model strings come from spans, which anyone holding a project key can send: a string the price rules
+    match (via its provider prefix) is inserted as a value; nothing it holds runs as SQL."""
+    store = fresh("current")
+    insert_traces(store, span_rows_table([
+        {"ts": T0 + dt.timedelta(minutes=1, seconds=i), "trace": f"h{i}", "span": f"h{i}", "project": "p1",
+         "attrs": {"gen_ai.request.model": model, "gen_ai.usage.prompt_tokens": "10",
+                   "gen_ai.usage.completion_tokens": "5"}} for i, model in enumerate(HOSTILE_MODELS)]))
+    tables_before = _catalog(store)["tables"]
+    done = store_repair.repair_store(store, None, apply=True, **WINDOW)
+    assert done.ok and done.changed, [c.summary for c in done.checks]
+    assert _catalog(store)["tables"] == tables_before  # nothing dropped or created
+    keys = {m.model: m.key for m in done.after.coverage}
+    rows = {m for m, _, _ in _price_table(store)}
+    for model in HOSTILE_MODELS:
+        assert keys[model] in rows, model  # inserted as exactly that string
+        assert {m.model: m for m in done.after.coverage}[model].priced, model
+    assert store.query_df("SELECT count() AS n FROM otel_2.otel_traces")["n"].iloc[0] > 0
