@@ -250,3 +250,15 @@ def test_every_inline_style_survives_jupyterlabs_sanitizer() -> None:
             assert prop in JUPYTERLAB_KEEPS, declaration
             if prop in JUPYTERLAB_KEYWORDS:
                 assert value in JUPYTERLAB_KEYWORDS[prop], declaration
+
+
+def test_the_check_id_under_its_title_has_no_chip_that_covers_the_titles_underscores() -> None:
+    import re
+
+    from runbook_lib.display import checks_html
+
+    page = checks_html([Check.failed("drift.org_invites.inviter_id", "inviter_id [20250620000000 (fix_org_invites)]",
+                                     "s", "r")])
+    (style,) = re.findall(r'<br><code style="([^"]*)">drift\.org_invites\.inviter_id</code>', page)
+    declarations = dict(d.split(":", 1) for d in style.split(";") if d)
+    assert declarations["background"] == "none" and declarations["padding"] == "0"
