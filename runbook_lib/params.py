@@ -42,6 +42,9 @@ __all__ = [
 SECRET_TYPES = {"Secret", "DsnSecret"}
 KNOWN_TYPES = {"str", "int", "float", "bool", "list", "dict", "Path", "Url", "Time"} | SECRET_TYPES
 _OPTIONAL = re.compile(r"^Optional\[(?P<inner>\w+)\]$")
+#: ``Time`` parameter pairs that bound a window: the first must be earlier than the second (checked
+#: before any kernel starts, against one "now" for both).
+TIME_WINDOWS = (("start", "end"),)
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
@@ -264,6 +267,7 @@ def validate_parameters(
     (unknown names, wrong types, malformed URLs/DSNs, missing values)."""
     problems: list[str] = []
     values: dict[str, Any] = {}
+    effective: dict[str, Any] = {}
     from .cli_suggest import did_you_mean
 
     for name in given:
@@ -283,14 +287,32 @@ def validate_parameters(
                 problems.append(f"{name}: {ref} does not resolve (variable unset or file missing)")
             elif ref.exists() and spec.type_name == "DsnSecret" and (reason := _check_dsn(ref)):
                 problems.append(f"{name}: {reason}")
+        effective[name] = value
         if explicit or with_defaults:
             values[name] = value
+    problems += _window_problems(specs, effective)
     if problems:
         raise ParameterError(
             f"invalid parameters for {notebook}:\n  - " + "\n  - ".join(problems),
             hint=f"see `runbook params {notebook}` for names, types and defaults",
         )
     return values
+
+
+def _window_problems(specs: Mapping[str, ParamSpec], effective: Mapping[str, Any]) -> list[str]:
+    """A window (:data:`TIME_WINDOWS`) whose start is not earlier than its end, both read against one now."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    problems = []
+    for first, second in TIME_WINDOWS:
+        if not all(n in specs and specs[n].type_name == "Time" and effective.get(n) for n in (first, second)):
+            continue
+        begin, finish = (parse_time(effective[n], now=now, name=n) for n in (first, second))
+        if finish <= begin:
+            problems.append(f"{second} ({effective[second]!r}) is not after {first} ({effective[first]!r}); "
+                            f"give {first} earlier than {second}, e.g. -p {first} -7d -p {second} now")
+    return problems
 
 
 def coerce_parameters(specs: Mapping[str, ParamSpec], namespace: Mapping[str, Any], *,

@@ -161,6 +161,28 @@ def test_a_window_time_that_cannot_be_read_is_refused_before_any_kernel(value, t
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
 
 
+@pytest.mark.parametrize(("start", "end"), [("-24h", "-48h"), ("now", None), ("2026-01-02", "2026-01-01T12:00:00Z"),
+                                            ("2026-01-01", "2026-01-01T00:00:00Z")])
+def test_a_window_whose_start_is_not_before_its_end_is_refused_before_any_kernel(start, end, tmp_path, capsys,
+                                                                                 monkeypatch):
+    monkeypatch.delenv("RUNBOOK_NOTEBOOK_DIR", raising=False)
+    argv = ["run", "30_trace_analytics", "-p", "start", start, "--out", str(tmp_path / "r")]
+    code = main(argv + (["-p", "end", end] if end else []))  # end left at its default: now
+    err = capsys.readouterr().err
+    assert code == 3 and "is not after start" in err and "-p start -7d -p end now" in err, err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_a_window_in_order_passes_the_parameter_check():
+    from runbook_lib.notebooks import find_notebook
+    from runbook_lib.params import coerce_parameters, read_declarations
+
+    specs = read_declarations(find_notebook("30_trace_analytics").path)
+    for start, end in (("-48h", "-24h"), ("2026-01-01", "2026-01-01T00:00:01Z"), ("-7d", "now")):
+        values = coerce_parameters(specs, {"start": start, "end": end}, notebook="30_trace_analytics")
+        assert (values["start"], values["end"]) == (start, end)
+
+
 def test_time_parameters_keep_what_the_operator_wrote():
     from runbook_lib.notebooks import find_notebook
     from runbook_lib.params import coerce_parameters, read_declarations
