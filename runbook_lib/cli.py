@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from .errors import RunbookError, UsageError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["EXIT_BROKEN_PIPE", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -362,6 +362,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+#: The exit code of a program the shell saw killed by SIGPIPE (128 + 13): ``runbook params X | head``.
+EXIT_BROKEN_PIPE = 141
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout closed it (``| head``): stop quietly, as a program killed by SIGPIPE does. stdout
+    points at /dev/null from here, so the interpreter's final flush cannot fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

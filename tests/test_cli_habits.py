@@ -190,3 +190,27 @@ def test_time_parameters_keep_what_the_operator_wrote():
     specs = read_declarations(find_notebook("30_trace_analytics").path)
     values = coerce_parameters(specs, {"start": " -30d ", "end": "2026-12-01T00:00:00Z"}, notebook="30_trace_analytics")
     assert values["start"] == "-30d" and values["end"] == "2026-12-01T00:00:00Z"
+
+
+# -- a reader that stops early ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["params", "30_trace_analytics"], ["params", "--template", "all"], ["list"]])
+def test_output_piped_to_a_reader_that_closed_stops_quietly(argv, tmp_path):
+    """``runbook params X | head``: stdout is a pipe whose reader is gone (closed before the command starts,
+    so the first write fails every time): no traceback, the exit code of a program killed by SIGPIPE."""
+    import os
+    import subprocess
+    import sys
+
+    from runbook_lib.cli import EXIT_BROKEN_PIPE
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "runbook_lib", *argv], stdout=write_end, stderr=subprocess.PIPE,
+                              cwd=Path(__file__).resolve().parents[1], text=True, check=False)
+    finally:
+        os.close(write_end)
+    assert done.returncode == EXIT_BROKEN_PIPE, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
