@@ -190,7 +190,9 @@ def spans_cte(filters: TraceFilters, prices: Mapping[str, Price] | None = None) 
 
 
 #: Span-level figures: (name, aggregate per (period, model, priced_as), how the grouping sets combine it).
-#: ``sum``/``min``/``max`` re-aggregate the partial values; ``merge`` combines ``-State`` values exactly.
+#: ``sum``/``min``/``max`` re-aggregate the partial values; ``merge`` combines ``-State`` values exactly,
+#: and only into the sets of :data:`_MERGED_INTO` (a merge copies the partial states: distinct trace ids
+#: and LLM durations would otherwise be copied into every set, read or not).
 _SPAN_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("spans", "count()", "sum"),
     ("llm_spans", "countIf(is_llm)", "sum"),
@@ -224,12 +226,17 @@ _SPAN_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("max_v", "maxIf(Duration, is_llm)", "max"),
     ("duration_sum", "sumIf(Duration, is_llm)", "sum"),
     ("traces", "uniqExact(TraceId)", "merge"),
-    ("traces_older_3d", "uniqExactIf(TraceId, Timestamp < fromUnixTimestamp64Nano({free_cutoff_ns:Int64}))", "merge"),
     ("services", "uniqExact(ServiceName)", "merge"),
-    ("llm_models", "uniqExactIf(model, is_llm)", "merge"),
     ("q", "quantilesExactIf({levels})(Duration, is_llm)", "merge"),
     ("attribute_counts", "sumMap(mapApply((k, v) -> (k, toUInt64(1)), SpanAttributes))", "merge"),
 )
+#: The sets each merged figure is read from (``shaping.py``); in every other set it is left empty.
+_MERGED_INTO: dict[str, tuple[str, ...]] = {
+    "traces": ("period", "window"),
+    "services": ("window",),
+    "q": ("model", "window"),
+    "attribute_counts": ("window",),
+}
 
 
 def _state(expr: str) -> str:
@@ -238,17 +245,25 @@ def _state(expr: str) -> str:
     return f"{name}State({rest}"
 
 
-def _merge(expr: str, inner: str) -> str:
+def _merge_if(expr: str, inner: str, condition: str) -> str:
+    """The ``-MergeIf`` of ``expr``'s ``-State`` column ``inner``: merged where ``condition`` holds."""
     name, rest = expr.split("(", 1)
     params = "(" + rest.split(")(", 1)[0] + ")" if ")(" in rest else ""
-    return f"{name}Merge{params}({inner})"
+    return f"{name}MergeIf{params}({inner}, {condition})"
+
+
+def _set_ids(*names: str) -> str:
+    ids = {v: k for k, v in SPAN_SETS.items()}
+    return ", ".join(str(ids[n]) for n in names)
 
 
 def span_scan_sql(filters: TraceFilters, bucket: str, free_cutoff_ns: int) -> tuple[str, dict[str, Any]]:
     """One pass over the spans: every span-level figure per (period, model, priced_as), combined
-    into the grouping sets (period, model, priced_as), (period), (model) and () over those few rows
-    (``-State``/``-Merge`` keep distinct counts and quantiles exact). ``grouping_set`` names each
-    row's set (see :data:`SPAN_SETS`); LLM latency is in ms."""
+    into the sets (period, model, priced_as), (period), (model) and () over those few rows: each
+    row is repeated once per set (``ARRAY JOIN``) and grouped by the set's columns, so an exact
+    ``-State`` (distinct counts, quantiles, attribute counts) is merged only into the sets that
+    read it. ``grouping_set`` names each row's set (see :data:`SPAN_SETS`; a column a set does not
+    group by holds its type's default); LLM latency is in ms."""
     cte, params = spans_cte(filters)
     params["free_cutoff_ns"] = int(free_cutoff_ns)
     levels = ", ".join(repr(q) for q in QUANTILES)
@@ -257,33 +272,43 @@ def span_scan_sql(filters: TraceFilters, bucket: str, free_cutoff_ns: int) -> tu
         expr = expr.replace("{levels}", levels)
         if how == "merge":
             inner.append(f"{_state(expr)} AS i_{name}")
-            outer.append(f"{_merge(expr, 'i_' + name)} AS {name}")
+            outer.append(f"{_merge_if(expr, 'i_' + name, f'grp IN ({_set_ids(*_MERGED_INTO[name])})')} AS {name}")
         elif how == "min_nonzero":  # minIf gives 0 for a group without matching rows
             inner.append(f"{expr} AS i_{name}")
             outer.append(f"minIf(i_{name}, i_{name} > 0) AS {name}")
         else:
             inner.append(f"{expr} AS i_{name}")
             outer.append(f"{how}(i_{name}) AS {name}")
+    # partial rows are split by i_older (span before the free plan's cutoff), so the traces with an older
+    # span are a merge of the trace-id states of those rows: no second set of trace ids
+    outer.append(f"uniqExactMergeIf(i_traces, i_older AND grp IN ({_set_ids('window')})) AS traces_older_3d")
+    # the window's LLM models: model is a key of the partial rows, so no distinct-count state is needed
+    outer.append(f"uniqExactIf(i_model, i_llm_spans > 0 AND grp IN ({_set_ids('window')})) AS llm_models")
     q_cols = ", ".join(f"q[{i + 1}] / 1e6 AS p{int(round(q * 100))}_ms" for i, q in enumerate(QUANTILES))
     sets = ", ".join(map(str, SPAN_SETS))
     names = ", ".join(schema.quote_string(v) for v in SPAN_SETS.values())
-    figures = ", ".join(n for n, _, _ in _SPAN_FIGURES if n not in ("q", "attribute_counts", "max_v",
-                                                                        "first_span_utc", "last_span_utc"))
+    figures = ", ".join([n for n, _, _ in _SPAN_FIGURES if n not in ("q", "attribute_counts", "max_v",
+                                                                         "first_span_utc", "last_span_utc")]
+                        + ["traces_older_3d", "llm_models"])
+    with_period, with_model = _set_ids("detail", "period"), _set_ids("detail", "model")
     sql = cte + f"""SELECT transform(grp, [{sets}], [{names}], '') AS grouping_set,
     period_start_utc, model, priced_as, {figures},
     toTimeZone(first_span_utc, 'UTC') AS first_span_utc, toTimeZone(last_span_utc, 'UTC') AS last_span_utc,
     {q_cols}, max_v / 1e6 AS max_ms, if(llm_spans > 0, duration_sum / llm_spans / 1e6, nan) AS mean_ms,
     mapKeys(attribute_counts) AS attribute_names, mapValues(attribute_counts) AS attribute_spans
 FROM (
-    SELECT period_start_utc, model, priced_as, grouping(period_start_utc, model, priced_as) AS grp,
+    SELECT grp, if(grp IN ({with_period}), i_period, toDateTime(0, 'UTC')) AS period_start_utc,
+        if(grp IN ({with_model}), i_model, '') AS model, if(grp = 0, i_priced_as, '') AS priced_as,
         {(','+chr(10)+'        ').join(outer)}
     FROM (
-        SELECT {bucket_sql(bucket)} AS period_start_utc, model, cost_model AS priced_as,
+        SELECT {bucket_sql(bucket)} AS i_period, model AS i_model, cost_model AS i_priced_as,
+            Timestamp < fromUnixTimestamp64Nano({{free_cutoff_ns:Int64}}) AS i_older,
             {(','+chr(10)+'            ').join(inner)}
         FROM spans
-        GROUP BY period_start_utc, model, priced_as
+        GROUP BY i_period, i_model, i_priced_as, i_older
     )
-    GROUP BY GROUPING SETS ((period_start_utc, model, priced_as), (period_start_utc), (model), ())
+    ARRAY JOIN [{sets}] AS grp
+    GROUP BY grp, period_start_utc, model, priced_as
 )"""
     return sql, params
 
