@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runbook_lib.commands import REPAIR_SCHEMA
 from runbook_lib.runner import run_notebooks
 from tests.migration_helpers import state
 
@@ -28,6 +29,8 @@ def test_notebook_dry_run_apply_and_second_run(agentops_db, tmp_path):
     assert dry.verdict == "failed" and dry.exit_code == 1
     assert checks["drift.org_invites.inviter_id"] == "fail" and checks["repair.apply"] == "skip"
     assert checks["auth.query"] == "fail" and checks["migration.summary"] == "fail"
+    summary = next(c for c in dry.notebooks[0].checks if c["id"] == "migration.summary")
+    assert REPAIR_SCHEMA in summary["remedy"] and "apply=True" not in summary["remedy"]  # the command to paste
     assert checks["api_key.exposure"] == "warn"  # drift: the API has logged the key with every failed auth
     assert state(db.dsn) == before
     html = (dry.run_dir / dry.notebooks[0].html).read_text()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..checks import Check, Severity, Status, found_then_repaired
+from ..commands import REPAIR_SCHEMA
 from ..errors import RunbookError
 from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
 from .api_key_log import key_exposure_checks
@@ -238,6 +239,8 @@ class MigrationRunbook(Runbook):
         repair_failed = bool(self.repair and not self.repair.ok)
         if report is not None and report.clean and not repair_failed and (self.auth is None or self.auth.ok):
             return Section([Check.passed("migration.summary", title, "; ".join(pieces), evidence=evidence)])
-        return Section([Check.failed("migration.summary", title, "; ".join(pieces),
-                                     "see the failed checks above; a dry run shows the plan, apply=True carries "
-                                     "it out", severity=Severity.CRITICAL, evidence=evidence)])
+        remedy = "see the failed checks above, each with its fix"
+        if report is not None and not report.clean and not (self.repair and self.repair.mode == "apply"):
+            remedy = f"see the failed checks above; section 3 shows the repair plan, `{REPAIR_SCHEMA}` applies it"
+        return Section([Check.failed("migration.summary", title, "; ".join(pieces), remedy,
+                                     severity=Severity.CRITICAL, evidence=evidence)])
