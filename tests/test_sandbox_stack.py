@@ -153,3 +153,15 @@ def test_runbook_demo_ends_with_verdict_passed(tmp_path):
     assert state["status"] == "down"
     assert not any(is_running(pid) for pid in all_pids(state))
     assert_no_secret_under(report, secret_values(state))
+
+
+def test_the_live_schema_line_reads_as_one_sentence_with_the_command_to_paste():
+    from runbook_lib.sandbox.cli import _live_schema_line
+
+    drifted = _live_schema_line({"clean": False, "differ": 18, "sentence": "Effects of X present; Y missing."},
+                                "/tmp/state dir/params.yaml")
+    assert drifted == ("  live schema: drifted, 18 object(s) differ: Effects of X present; Y missing; "
+                       "repair: runbook run 10_migration -f '/tmp/state dir/params.yaml' -p apply true")
+    current = _live_schema_line({"clean": True, "differ": 0, "sentence": "Effects of every migration present."}, "p")
+    assert current == "  live schema: current: Effects of every migration present."
+    assert _live_schema_line({"error": "postgres is not running"}, "p").endswith("not read (postgres is not running)")

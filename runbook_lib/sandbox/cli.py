@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 
+from ..commands import run_command
 from . import stack
 from .demo import DEMO_STATE_DIR, run_demo
 
@@ -85,9 +86,11 @@ def _live_schema(state_dir: str, info: dict) -> dict:
 def _live_schema_line(live: dict, params_file: str) -> str:
     if "error" in live:
         return f"  live schema: not read ({live['error']})"
-    verdict = "current" if live["clean"] else f"drifted, {live['differ']} object(s) differ"
-    fix = "" if live["clean"] else f"; repair: runbook run 10_migration -f {params_file} -p apply true"
-    return f"  live schema: {verdict}: {live['sentence']}{fix}"
+    if live["clean"]:
+        return f"  live schema: current: {live['sentence']}"
+    repair = run_command("10_migration", params_file, apply=True)
+    sentence = live["sentence"].rstrip(".")
+    return f"  live schema: drifted, {live['differ']} object(s) differ: {sentence}; repair: {repair}"
 
 
 def api_label(svc: dict) -> str:
