@@ -10,12 +10,16 @@ is shared):
 1. ``registry``: ``TraceAnalytics.all_tables()``: every table of :data:`tables.TABLES` (two scans,
    then the shaping in pandas);
 2. ``floor``: the same two scan queries with no output shaping (results as ClickHouse Native bytes);
-3. ``full scan``: one plain query reading every column the scans read (the cost of reading the dump);
+3. ``full scan``: one plain query reading every column the scans read (the cost of reading the dump),
+   and ``decode``: one query reading the window once with every attribute decoded and every derived
+   column computed, summed without grouping (the part of each scan that grouping cannot remove: each
+   scan pays it once);
 4. ``duckdb``: DuckDB computing the per-model LLM latency table (same exact-percentile rule) over the
    same dump, beside ``chdb latency``: the span scan alone on chDB (which computes that table and
    every other span-level figure). DuckDB's table is checked against ours, value for value.
 
-Targets (printed as PASS/FAIL, never asserted): 1M spans: all tables <= 0.8 s, peak < 1 GB;
+Every line carries the 1-minute load average while it was measured (the machine is shared: compare
+ratios within one run). Targets (printed as PASS/FAIL, never asserted): 1M spans: all tables <= 0.8 s, peak < 1 GB;
 10M spans: <= 8 s, peak < 1.5 GB. Then notebook 30 end to end through the runner on the 1M dump.
 
     python benchmarks/bench_analytics.py [--sizes 1000000:100000,10000000:1000000] [--repeat 3]
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -48,6 +53,11 @@ PERCENTILES = ("p50_ms", "p90_ms", "p95_ms", "p99_ms")
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _load() -> float:
+    """The 1-minute load average (runnable processes; the machine has ``os.cpu_count()`` cores)."""
+    return os.getloadavg()[0]
 
 
 def _cpu_s() -> float:
@@ -120,12 +130,14 @@ def worker_floor(dump: str, repeat: int) -> dict[str, Any]:
                "Timestamp >= fromUnixTimestamp64Nano({start_ns:Int64}) AND "
                "Timestamp < fromUnixTimestamp64Nano({end_ns:Int64})")
     params = scan_sql.where_clause(f)[1]
+    decode = scan_sql.decode_floor_sql(f)
     out = {
         "floor": _best(lambda: (store.query_bytes(*span_q, "Native"), store.query_bytes(*trace_q, "Native")),
                        repeat)[0],
         "span_scan": _best(lambda: store.query_bytes(*span_q, "Native"), repeat)[0],
         "trace_scan": _best(lambda: store.query_bytes(*trace_q, "Native"), repeat)[0],
         "full_scan": _best(lambda: store.query_bytes(columns, params, "Native"), repeat)[0],
+        "decode": _best(lambda: store.query_bytes(*decode, "Native"), repeat)[0],
         "peak_mb": _peak_mb(),
     }
     store.close()
@@ -180,11 +192,14 @@ WORKERS = {"registry": worker_registry, "floor": worker_floor, "duckdb": worker_
 
 
 def _run_worker(kind: str, dump: Path, repeat: int) -> dict[str, Any]:
+    load_before = _load()
     proc = subprocess.run([sys.executable, __file__, "--worker", kind, "--dump", str(dump), "--repeat", str(repeat)],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{kind} worker failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["load"] = max(load_before, _load())
+    return out
 
 
 def _dump(spans: int, traces: int) -> Path:
@@ -232,15 +247,22 @@ def bench_size(spans: int, traces: int, repeat: int) -> dict[str, Any]:
     def t(x: dict[str, float]) -> str:
         return f"{x['wall']:.3f} s (cpu {x['cpu']:.3f} s)"
 
+    def load(x: dict[str, Any]) -> str:
+        return f"[load {x['load']:.1f} on {os.cpu_count()} cores]"
+
     print(f"  all {len(reg['rows'])} tables via the registry ({reg['queries']} queries): {t(reg)}, "
-          f"peak {reg['peak_mb']:.0f} MB  -> {_verdict(ok)} (target <= {target_s:g} s, < {target_mb:.0f} MB)")
+          f"peak {reg['peak_mb']:.0f} MB {load(reg)}  -> {_verdict(ok)} (target <= {target_s:g} s, "
+          f"< {target_mb:.0f} MB)")
     print(f"  scan floor (the same queries, no shaping): {t(floor['floor'])}; span scan {t(floor['span_scan'])}, "
-          f"trace scan {t(floor['trace_scan'])}; plain full scan {t(floor['full_scan'])}")
-    print(f"  DuckDB per-model latency table: {t(duck)}, peak {duck['peak_mb']:.0f} MB; chDB span scan "
-          f"(that table and every span-level figure): {t(lat)}")
+          f"trace scan {t(floor['trace_scan'])}; plain full scan {t(floor['full_scan'])}; one decoding read "
+          f"(every attribute and derived column, no grouping) {t(floor['decode'])}, peak {floor['peak_mb']:.0f} MB "
+          f"{load(floor)}")
+    print(f"  DuckDB per-model latency table: {t(duck)}, peak {duck['peak_mb']:.0f} MB {load(duck)}; chDB span scan "
+          f"(that table and every span-level figure): {t(lat)} {load(lat)}")
     for kind in ("wall", "cpu"):
         print(f"  ratios ({kind}): all tables / floor {reg[kind] / floor['floor'][kind]:.2f}x; all tables / full scan "
-              f"{reg[kind] / floor['full_scan'][kind]:.2f}x; all tables / DuckDB latency table "
+              f"{reg[kind] / floor['full_scan'][kind]:.2f}x; all tables / one decoding read "
+              f"{reg[kind] / floor['decode'][kind]:.2f}x; all tables / DuckDB latency table "
               f"{reg[kind] / duck[kind]:.2f}x; chDB span scan / DuckDB latency table {lat[kind] / duck[kind]:.2f}x")
     same = _same_latency(reg["llm_latency"], duck["llm_latency"])
     print(f"  DuckDB and the registry agree on the latency table (exact percentiles, max, spans): "

@@ -137,6 +137,14 @@ def test_traces_older_than_the_free_plan_cutoff_count_a_trace_with_any_older_spa
     assert (figures["d_traces"], figures["traces_older_3d"]) == (3, 2)
 
 
+def test_decode_floor_reads_the_window_once_without_grouping(hand_tables):
+    a = hand_tables[0]
+    sql, params = scan_sql.decode_floor_sql(a.filters)
+    assert "GROUP BY" not in sql and sql.count("SpanAttributes['gen_ai.usage.total_tokens']") == 1
+    row = a.store.query_df(sql, params).iloc[0]
+    assert row.iloc[0] == a.table("coverage").frame.loc[0, "spans"]
+
+
 def test_top_lists_break_ties_by_trace_id(make_store):
     t0 = START + dt.timedelta(minutes=5)
     rows = [{"ts": t0, "trace": t, "span": f"s-{t}", "duration_ns": 1_000_000} for t in ("b", "c", "a")]

@@ -17,6 +17,7 @@ limits) is a bound ``{name:Type}`` parameter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "SPAN_SETS",
     "TRACE_SETS",
     "bucket_sql",
+    "decode_floor_sql",
     "sample_sql",
     "span_scan_sql",
     "spans_cte",
@@ -392,6 +394,18 @@ FROM (
     )
     GROUP BY GROUPING SETS ((models_key), (spans_in_trace), (slowest_id), (costliest_id), ())
 )"""
+    return sql, params
+
+
+def decode_floor_sql(filters: TraceFilters) -> tuple[str, dict[str, Any]]:
+    """One query that reads the window once with every attribute decoded and every derived column of
+    the scans computed, summed without grouping: what each scan pays before it groups (a benchmark floor)."""
+    cte, params = spans_cte(filters)
+    derived = re.findall(r" AS (\w+)", _DERIVED)
+    text = ("status", "model", "cost_model")
+    sums = ", ".join(f"sum(toFloat64({c}))" for c in derived if c not in text)
+    sql = cte + (f"SELECT count(), {sums}, {', '.join(f'max({c})' for c in text)}, max(TraceId), max(SpanName), "
+                 "max(ServiceName), sum(Duration), sum(length(SpanAttributes)) FROM spans")
     return sql, params
 
 
