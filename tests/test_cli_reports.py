@@ -113,6 +113,26 @@ def test_report_list_show_failed_and_diff_on_two_real_runs(two_runs, capsys):
     assert line.split()[1:] == [f"{spans_a:,}", f"{spans_b:,}"]  # the figures side by side
 
 
+def test_report_diff_sets_30s_headline_figures_side_by_side(two_runs, capsys):
+    from runbook_lib.report_history import _figure
+
+    first, second = two_runs["runs"]
+    heads = []
+    for run in (first, second):
+        checks = {c["id"]: c for c in json.loads((run / "run.json").read_text())["notebooks"][0]["checks"]}
+        head, window = checks["traces.headline"], checks["traces.window.empty"]
+        assert head["status"] == "pass"
+        assert (head["evidence"]["traces"], head["evidence"]["spans"]) == (window["evidence"]["traces"],
+                                                                          window["evidence"]["spans"])
+        assert head["evidence"]["llm_p50_ms"] <= head["evidence"]["llm_p95_ms"] and head["evidence"]["cost_usd"] > 0
+        assert f"{head['evidence']['traces']:,} traces" in head["summary"] and "LLM p50 " in head["summary"]
+        heads.append(head["evidence"])
+    assert main(["report", "diff", str(first), str(second)]) == 0
+    lines = {x.split()[0]: x.split()[1:] for x in capsys.readouterr().out.splitlines() if x.startswith("  traces.")}
+    for key in ("traces", "spans", "llm_error_rate", "llm_p50_ms", "llm_p95_ms", "trace_p95_ms", "cost_usd"):
+        assert lines[f"traces.headline.{key}"] == [_figure(heads[0][key]), _figure(heads[1][key])], key
+
+
 def test_show_failed_lists_failing_checks_with_their_remedy(tmp_path, monkeypatch, capsys):
     from tests.nbfactory import write_notebook
 

@@ -16,8 +16,8 @@ from .shaping import IGNORED_TOKEN_ATTRIBUTES
 from .tables import Table
 from .window import TraceFilters
 
-__all__ = ["data_checks", "exact_percentiles_check", "plan_check", "prices_check", "token_names_check",
-           "window_check"]
+__all__ = ["data_checks", "exact_percentiles_check", "headline_check", "plan_check", "prices_check",
+           "token_names_check", "window_check"]
 
 
 def window_check(coverage: pd.DataFrame, filters: TraceFilters) -> Check:
@@ -91,6 +91,29 @@ def plan_check(prem_status: str | None, filters: TraceFilters, figures: pd.DataF
                "(UPDATE orgs SET prem_status = 'enterprise' WHERE id = ...), or compare a window within the "
                "last 3 days",
         evidence={"traces_older_than_3_days": older, "cutoff_utc": cutoff.isoformat()})
+
+
+#: The headline summary, in reading order: a template per figure, the figure formatted by its column kind.
+_HEADLINE_SUMMARY = (("traces", "{} traces"), ("spans", "{} spans"), ("llm_error_rate", "LLM error rate {}"),
+                     ("llm_p50_ms", "LLM p50 {} ms"), ("llm_p95_ms", "LLM p95 {} ms"),
+                     ("trace_p50_ms", "trace p50 {} ms"), ("trace_p95_ms", "trace p95 {} ms"),
+                     ("total_tokens", "{} tokens"), ("cost_usd", "cost {}"))
+
+
+def headline_check(headline: Table) -> Check:
+    """The window's headline figures as a passed statement: the summary formatted by column kind, the evidence
+    the figures as numbers (missing ones left out), so ``runbook report diff`` sets two runs' headlines side
+    by side."""
+    from ..display import format_value
+
+    row = headline.frame.iloc[0]
+    kinds = dict(headline.formats or {})
+    figures = {str(k): (int(v) if kinds.get(str(k)) == "count" else float(v))
+               for k, v in row.items() if pd.notna(v)}
+    parts = [template.format(format_value(row[key], kinds.get(key, "number")))
+             for key, template in _HEADLINE_SUMMARY if key in figures]
+    return Check.passed("traces.headline", "Headline figures of the window", ", ".join(parts),
+                        severity=Severity.MINOR, evidence=figures)
 
 
 def exact_percentiles_check() -> Check:

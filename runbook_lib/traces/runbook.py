@@ -177,7 +177,9 @@ class TraceAnalyticsRunbook(Runbook):
 
     @section("Headline")
     def headline(self) -> Section:
-        return self._tables_of("headline", Section())
+        """The window in one row; its figures are also a check's evidence (``runbook report diff``)."""
+        result = self._tables_of("headline", Section())
+        return result.add(data_checks.headline_check(self.tables["headline"])) if self.tables else result
 
     @section("Latency")
     def latency(self) -> Section:
