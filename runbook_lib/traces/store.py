@@ -479,6 +479,9 @@ class ChdbFileStore(_ChdbStore):
         self.table = f"{self.database}.otel_traces"
         self.description = f"dump {self.dump_path} ({self.format}, {len(files)} file{'s' * (len(files) != 1)})"
         self._session = _chdb_session()
+        # read dumps with pread, not mmap: mapped file pages count in the process's resident memory
+        # (about 180 MB more at 10M spans), for no gain in speed
+        self._session.query("SET storage_file_read_method = 'pread'")
         self._check_columns(files)
         source = self._source_expr(files)
         try:
