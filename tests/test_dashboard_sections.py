@@ -91,3 +91,21 @@ def test_gaps_a_following_repair_fixes_are_reported_as_found(env):
     check = repaired["store.function.calculate_completion_cost"]  # the state the run leaves: found, then repaired
     assert check.status is Status.PASS and check.summary.startswith("found, then repaired: missing")
     assert all(c.status is not Status.FAIL for c in repaired.values())
+
+
+def test_a_dashboard_that_does_not_answer_is_a_failed_fetch_and_the_table_still_shows(env, closed_port_url):
+    """A session whose API then fails (the sandbox before 10_migration answers 500; here nothing listens): the
+    fetch is a failed check and the rules' table is shown without API columns (it raised ValueError once)."""
+    from runbook_lib.display import table_html, table_text
+    from runbook_lib.traces.dashboard_views import DashboardSession
+
+    gone = DashboardSession(closed_port_url, cookie="not-a-session")
+    section = sections.reconciliation_section(env["store"], env["pid"], start=START, end=END, session=gone)
+    fetch = _ids(section)["dashboard.fetch"]
+    assert fetch.status is Status.FAIL and "GET /v4/meterics/project" in fetch.summary
+    (table,) = section.tables
+    assert "project metrics (API)" not in table.frame.columns
+    assert table.formats and set(table.formats) <= set(table.frame.columns)
+    assert "project metrics (rules)" in table_text(table.frame, formats=table.formats)
+    assert "trace list (rules)" in table_html(table.frame, formats=table.formats)
+    assert "dashboard.reconciled" not in _ids(section)  # nothing to reconcile against
