@@ -79,6 +79,9 @@ def test_a_wrong_model_fails_the_request_check_with_the_served_models(wired, tmp
     checks = by_id(result.checks)
     assert checks["proxy.model"].status is Status.FAIL
     assert "fake-gpt" in checks["proxy.model"].evidence["models"]
+    paste = checks["proxy.model"].remedy.split("`")[1]  # the command to paste names a model the proxy serves
+    assert paste.startswith("runbook run 20_callback_verification -f params.yaml -p model ")
+    assert paste.rsplit(" ", 1)[1] in checks["proxy.model"].evidence["models"]
     # Only the model is diagnosed: what depends on it is skipped, naming it, never a misleading fail.
     assert [c.id for c in result.checks if not c.ok] == ["proxy.model"]
     for check_id in ("roundtrip.requests", "roundtrip.arrival", "diagnosis"):

@@ -9,6 +9,7 @@ from typing import Any
 from ..checks import Check, Severity, Status
 from ..clients.agentops import AgentOpsClient
 from ..clients.litellm import LiteLLMClient
+from ..commands import run_command
 from ..errors import RunbookError, ServiceError
 from ..http import display_url, make_client, raise_for_status, read_json, request
 from ..secrets import SecretRef
@@ -173,8 +174,9 @@ def _model_check(proxy: LiteLLMClient, model: str, result: Preflight) -> None:
     if model in models:
         result.checks.append(Check.passed("proxy.model", title, f"{model!r} is listed by /v1/models"))
     else:
-        result.checks.append(Check.failed("proxy.model", title, f"{model!r} is not among {models[:10]}",
-                                          "set the model parameter to one of the proxy's model names",
+        remedy = (f"use one of the proxy's models: `{run_command('20_callback_verification', model=models[0])}`"
+                  if models else "the proxy serves no model: add one to model_list in its config.yaml and restart it")
+        result.checks.append(Check.failed("proxy.model", title, f"{model!r} is not among {models[:10]}", remedy,
                                           evidence={"models": models[:50]}))
 
 
