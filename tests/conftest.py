@@ -60,6 +60,7 @@ SLOW_MODULES = frozenset({
     "test_kernel_parameters",
     "test_lab_onboarding",
     "test_migration_notebook",
+    "test_migration_pg_server",  # starts and stops PostgreSQL clusters of its own
     "test_report_header",
     "test_runner",
     "test_sandbox_flow",
@@ -72,11 +73,30 @@ SLOW_MODULES = frozenset({
 })
 
 
+# Single tests (``module::function``, every parametrization) in otherwise quick modules that run a notebook in a
+# kernel or start a stand-in process themselves. An entry that matches nothing in a collected module is an error.
+SLOW_TESTS = frozenset({
+    "test_notebooks_hygiene::test_a_hand_edited_parameters_cell_is_checked_in_the_kernel",
+    "test_attack_inputs::test_a_value_starting_with_a_dash_is_a_value",
+    "test_standin_api::test_without_a_jwt_secret_the_process_refuses_to_start",
+})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark ``slow`` every test that uses a costly fixture, sits in a slow module, or is under tests/conformance."""
+    """Mark ``slow`` every test that uses a costly fixture, sits in a slow module, is named in SLOW_TESTS, or is
+    under tests/conformance."""
+    matched: set[str] = set()
     for item in items:
         module = item.path.stem
+        name = f"{module}::{getattr(item, 'originalname', item.name)}"
+        if name in SLOW_TESTS:
+            matched.add(name)
         if (COSTLY_FIXTURES.intersection(getattr(item, "fixturenames", ()))
                 or module in SLOW_MODULES
+                or name in SLOW_TESTS
                 or "conformance" in item.path.parts):
             item.add_marker(pytest.mark.slow)
+    collected = {item.path.stem for item in items}
+    stale = sorted(n for n in SLOW_TESTS - matched if n.split("::")[0] in collected)
+    if stale:
+        raise pytest.UsageError(f"tests/conftest.py SLOW_TESTS names tests that do not exist: {stale}")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -54,11 +52,14 @@ def test_notebooks_hold_no_logic(path: Path) -> None:
 
 
 def test_papermill_help_notebook_reads_our_declarations() -> None:
+    """papermill's own command line (in-process through click's runner, no interpreter start-up)."""
+    from click.testing import CliRunner
+    from papermill.cli import papermill
+
     path = notebook_dir() / "00_setup.ipynb"
-    proc = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(path)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert "litellm_config_path" in proc.stdout and "litellm_master_key" in proc.stdout
+    result = CliRunner().invoke(papermill, ["--help-notebook", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "litellm_config_path" in result.output and "litellm_master_key" in result.output
 
 
 def test_a_hand_edited_parameters_cell_is_checked_in_the_kernel(tmp_path: Path) -> None:

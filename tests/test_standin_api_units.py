@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from decimal import Decimal
 
@@ -48,16 +47,16 @@ def test_token_prices_follow_tokencosts_lookup() -> None:
     assert prices.cost("gpt-4o-2024-08-06", 1000, "input") == 0                  # no such key: 0, no error
 
 
-def test_installed_prices_prefer_tokencosts_own_map(tmp_path) -> None:
+def test_installed_prices_prefer_tokencosts_own_map(tmp_path, monkeypatch) -> None:
     package = tmp_path / "tokencost"
     package.mkdir()
     (package / "__init__.py").write_text("raise ImportError('read, not imported')\n")
     (package / "model_prices.json").write_text(json.dumps({"only-here": {"input_cost_per_token": 0.5}}))
-    code = ("from runbook_lib.sandbox.agentops_api.figures import TokenPrices as T; "
-            "p = T.installed(); print(p.cost('only-here', 2, 'input'), p.cost('gpt-4o', 1000, 'input'))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
-    assert done.stdout.split() == ["1.0", "0"]
+    monkeypatch.delitem(sys.modules, "tokencost", raising=False)  # find_spec would answer from sys.modules
+    monkeypatch.syspath_prepend(str(tmp_path))                   # this copy shadows any installed tokencost
+    prices = TokenPrices.installed()
+    assert "tokencost" not in sys.modules  # read, not imported (importing it raises)
+    assert [str(prices.cost("only-here", 2, "input")), str(prices.cost("gpt-4o", 1000, "input"))] == ["1.0", "0"]
 
 
 def test_row_rules_stored_figures_first() -> None:
