@@ -171,12 +171,12 @@ def test_verify_token_401_cases(agentops_api: StandinApi) -> None:
 
 
 def test_short_lifetime_tokens_expire(start_agentops_api) -> None:
-    api = start_agentops_api("current", lifetime_s=1)
+    """The lifetime flag sets ``exp``; a negative lifetime issues a token already past it, so nothing sleeps."""
+    api = start_agentops_api("current", lifetime_s=-30)
+    issued_at = time.time()
     token = get_token(api).json()["token"]
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert claims["exp"] - time.time() <= 1.5
-    while time.time() <= claims["exp"] + 0.5:
-        time.sleep(0.2)
+    assert issued_at - 32 <= claims["exp"] <= time.time() - 28
     response = httpx.get(api.url + "/v3/auth/token", headers=bearer(token))
     assert response.status_code == 401 and response.json() == {"detail": "Token has expired"}
 

@@ -113,7 +113,11 @@ def test_expiring_tokens_are_refreshed_and_spans_keep_arriving(start_agentops_ap
     api = start_agentops_api("current", lifetime_s=5)
     proxy = start_litellm_proxy("selfhosted", api=api, store=trace_store)
     first = verify(proxy, api, trace_store, tmp_path_factory, deadline_s=60)
-    time.sleep(6)  # longer than a token's life: the next batch needs a new token
+    with LiteLLMClient(proxy.url, proxy.master_key_ref) as client:
+        expires_at = float(handler_status_from_active(client.active_callbacks())["token_expires_at"])
+    # the collector checks exp by its own clock in another process: wait only until the handler's token is
+    # past it (at most the 5 s lifetime, less the first round), so the next batch needs a new token
+    time.sleep(max(0.0, expires_at + 0.5 - time.time()))
     second = verify(proxy, api, trace_store, tmp_path_factory, deadline_s=60)
     for result in (first, second):
         assert result.ok, failed_ids(result)
