@@ -98,7 +98,8 @@ def test_early_schema_fails_the_token_with_the_drift_diagnosis_until_10_migratio
 
         repair = run_notebooks(["10_migration"], {"apply": True}, params_file=params_for(state, ["10_migration"],
                                tmp_path), out_dir=tmp_path / "r2")
-        assert repair.verdict == "passed", [c for c in repair.notebooks[0].checks if c["status"] == "fail"]
+        assert repair.verdict == "passed", ([c for c in repair.notebooks[0].checks if c["status"] == "fail"],
+                                            repair.leaks)  # leaks: kind and file only, never the value
 
         after = run_notebooks(["20_callback_verification"], params_file=params, out_dir=tmp_path / "r3")
         assert after.verdict == "passed", [c for c in after.notebooks[0].checks if c["status"] != "pass"]
