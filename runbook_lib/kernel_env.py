@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .commands import RUN_PARAMS_FILE_ENV
+
 __all__ = ["isolated_jupyter_env", "KERNEL_ARGUMENTS"]
 
 #: Passed to every kernel: no "running over TCP without encryption" warning, no debugger noise.
@@ -23,8 +25,10 @@ def cache_dir() -> Path:
 
 
 @contextlib.contextmanager
-def isolated_jupyter_env() -> Iterator[None]:
-    """Point IPython, Jupyter and matplotlib state at private folders for the duration of a run.
+def isolated_jupyter_env(params_file: str | Path | None = None) -> Iterator[None]:
+    """Point IPython, Jupyter and matplotlib state at private folders for the duration of a run, and tell
+    the kernels the run's params file (``params_file``, as the operator gave it) for the commands their
+    remedies write (:data:`~runbook_lib.commands.RUN_PARAMS_FILE_ENV`).
 
     Variables the user already set are respected. Everything is restored afterwards.
     """
@@ -39,10 +43,14 @@ def isolated_jupyter_env() -> Iterator[None]:
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
-    saved = {k: os.environ.get(k) for k in (*wanted, "RUNBOOK_PARAMS_FILE")}
+    saved = {k: os.environ.get(k) for k in (*wanted, "RUNBOOK_PARAMS_FILE", RUN_PARAMS_FILE_ENV)}
     for key, value in wanted.items():
         os.environ.setdefault(key, value)
     os.environ.pop("RUNBOOK_PARAMS_FILE", None)  # headless kernels take parameters from the runner only
+    if params_file:
+        os.environ[RUN_PARAMS_FILE_ENV] = str(params_file)
+    else:
+        os.environ.pop(RUN_PARAMS_FILE_ENV, None)
     try:
         yield
     finally:

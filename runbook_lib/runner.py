@@ -232,7 +232,7 @@ def run_notebooks(
         try:
             with _sigterm_interrupts():
                 _execute_all(record, plans, html=html, show_code=show_code, progress=progress,
-                             cell_timeout_s=cell_timeout_s)
+                             cell_timeout_s=cell_timeout_s, params_file=params_file)
         except (RunInterrupted, Exception) as exc:
             for nb in record.notebooks:
                 if nb.status == "pending":
@@ -295,7 +295,7 @@ def new_record(run_dir: Path, run_id: str, started_at: str) -> RunRecord:
 
 def _execute_all(record: RunRecord, plans: list[tuple[NotebookInfo, dict[str, Any], dict[str, Any]]], *,
                  html: bool, show_code: bool, progress: ProgressCallback | None,
-                 cell_timeout_s: float | None) -> None:
+                 cell_timeout_s: float | None, params_file: str | Path | None = None) -> None:
     run_dir = record.run_dir
     assert run_dir is not None
     run_id = record.run_id
@@ -312,7 +312,7 @@ def _execute_all(record: RunRecord, plans: list[tuple[NotebookInfo, dict[str, An
         logger.addHandler(handler)
         logger.setLevel(min(logger.level or logging.INFO, logging.INFO))
     try:
-        with isolated_jupyter_env():
+        with isolated_jupyter_env(params_file):
             for index, (nb_info, values, effective) in enumerate(plans, start=1):
                 nb_rec = NotebookRecord(name=nb_info.name, input_sha256=sha256_file(nb_info.path),
                                         parameters=effective)

@@ -126,16 +126,19 @@ def test_a_list_error_shows_the_list_syntax(monkeypatch, capsys):
 # -- remedies give the command to paste ----------------------------------------------------------------
 
 
-def test_remedies_give_the_command_to_paste():
+def test_remedies_give_the_command_to_paste(monkeypatch):
     import runbook_lib
     from runbook_lib.cli import build_parser
-    from runbook_lib.commands import REPAIR_SCHEMA, run_command
+    from runbook_lib.commands import repair_schema_command, run_command
 
-    assert REPAIR_SCHEMA == "runbook run 10_migration -f params.yaml -p apply true"
+    monkeypatch.delenv("RUNBOOK_RUN_PARAMS_FILE", raising=False)
+    monkeypatch.delenv("RUNBOOK_PARAMS_FILE", raising=False)
+    repair = repair_schema_command()
+    assert repair == "runbook run 10_migration -f params.yaml -p apply true"
     assert run_command("10_migration", "my params.yaml", set_prem_status="enterprise", apply=True) == (
         "runbook run 10_migration -f 'my params.yaml' -p set_prem_status enterprise -p apply true")
     # the command parses as the CLI takes it
-    args = build_parser().parse_args(REPAIR_SCHEMA.split()[1:])
+    args = build_parser().parse_args(repair.split()[1:])
     assert args.notebooks == ["10_migration"] and args.params_file == "params.yaml"
     # no remedy source in the library talks notebook language any more
     root = Path(runbook_lib.__file__).parent
@@ -147,6 +150,21 @@ def test_remedies_give_the_command_to_paste():
     for module in modules:
         text = module.read_text()
         assert "apply=True)\"" not in text and "with apply=True" not in text, module
+
+
+def test_remedies_name_the_params_file_of_this_run(monkeypatch):
+    """The runner's -f file (set for its kernels), else the file `runbook lab` named, else params.yaml."""
+    from runbook_lib.commands import RUN_PARAMS_FILE_ENV, repair_store_command, run_command
+    from runbook_lib.lab_params import PARAMS_FILE_ENV
+
+    monkeypatch.delenv(RUN_PARAMS_FILE_ENV, raising=False)
+    monkeypatch.delenv(PARAMS_FILE_ENV, raising=False)
+    assert run_command("00_setup").endswith("-f params.yaml")  # JupyterLab without a file
+    monkeypatch.setenv(PARAMS_FILE_ENV, "/srv/ops/lab params.yaml")
+    assert run_command("00_setup") == "runbook run 00_setup -f '/srv/ops/lab params.yaml'"
+    monkeypatch.setenv(RUN_PARAMS_FILE_ENV, ".sandbox/params.yaml")
+    assert repair_store_command().startswith("runbook run 30_trace_analytics -f .sandbox/params.yaml -p ")
+    assert run_command("10_migration", "prod.yaml", apply=True) == "runbook run 10_migration -f prod.yaml -p apply true"
 
 
 # -- times are checked before any kernel -------------------------------------------------------------

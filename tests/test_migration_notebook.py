@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbook_lib.commands import REPAIR_SCHEMA
+from runbook_lib.commands import repair_schema_command
 from runbook_lib.runner import run_notebooks
 from tests.migration_helpers import state
 
@@ -30,7 +30,8 @@ def test_notebook_dry_run_apply_and_second_run(agentops_db, tmp_path):
     assert checks["drift.org_invites.inviter_id"] == "fail" and checks["repair.apply"] == "skip"
     assert checks["auth.query"] == "fail" and checks["migration.summary"] == "fail"
     summary = next(c for c in dry.notebooks[0].checks if c["id"] == "migration.summary")
-    assert REPAIR_SCHEMA in summary["remedy"] and "apply=True" not in summary["remedy"]  # the command to paste
+    assert repair_schema_command() in summary["remedy"]  # the command to paste
+    assert "apply=True" not in summary["remedy"]
     assert checks["api_key.exposure"] == "warn"  # drift: the API has logged the key with every failed auth
     assert state(db.dsn) == before
     html = (dry.run_dir / dry.notebooks[0].html).read_text()
@@ -54,6 +55,32 @@ def test_notebook_dry_run_apply_and_second_run(agentops_db, tmp_path):
     for record in (dry, applied, again):
         text = _artifact_text(record.run_dir)
         assert db.server.password not in text and db.seed.api_key not in text
+
+
+def test_remedies_name_this_runs_params_file_quoted(agentops_db, tmp_path):
+    """A run started with `-f "prod params.yaml"` gets remedies that paste with that file, not params.yaml."""
+    import os
+    import shlex
+
+    import yaml
+
+    from runbook_lib.commands import RUN_PARAMS_FILE_ENV
+
+    db = agentops_db("early", ledger=True)
+    params_file = tmp_path / "ops team" / "prod params.yaml"
+    params_file.parent.mkdir()
+    params_file.write_text(yaml.safe_dump({"database_url": db.dsn_ref, "agentops_api_key": db.api_key_ref}))
+    record = run_notebooks(["10_migration"], params_file=str(params_file), out_dir=tmp_path / "out")
+    assert record.verdict == "failed"
+    wanted = f"runbook run 10_migration -f {shlex.quote(str(params_file))} -p apply true"
+    assert shlex.quote(str(params_file)).startswith("'")  # the space made it quoted
+    remedies = [c["remedy"] for c in record.notebooks[0].checks if c.get("remedy")]
+    summary = next(c for c in record.notebooks[0].checks if c["id"] == "migration.summary")
+    assert wanted in summary["remedy"]
+    assert not any("-f params.yaml" in r for r in remedies), remedies
+    assert sum(wanted in r for r in remedies) > 1  # the drift rows too
+    assert wanted in (record.run_dir / record.notebooks[0].html).read_text().replace("&#x27;", "'")
+    assert RUN_PARAMS_FILE_ENV not in os.environ  # the runner restores its environment
 
 
 def test_key_in_the_apis_log_is_counted_never_shown(agentops_db, tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runbook_lib.checks import Status
-from runbook_lib.commands import REPAIR_STORE
+from runbook_lib.commands import repair_store_command
 from runbook_lib.sandbox import stack
 from runbook_lib.traces import dashboard_objects as dash
 from runbook_lib.traces import readiness, schema
@@ -90,7 +90,7 @@ def test_bare_store_fails_every_dashboard_object_and_prices_nothing(stores):
     for obj in dash.OBJECTS:
         check = checks[f"store.{obj.kind}.{obj.name}"]
         assert check.status is Status.FAIL, check
-        assert REPAIR_STORE in check.remedy  # the command to paste
+        assert repair_store_command() in check.remedy  # the command to paste
     assert set(found.missing) == {o.qualified(schema.DATABASE) for o in dash.OBJECTS}
     # without the store's function, the same rule in SQL still resolves the dashboard's key
     keys = {m.model: m.key for m in found.coverage}

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..commands import REPAIR_SCHEMA
+from ..commands import repair_schema_command
 from ..errors import ServiceError
 from ..http import body_snippet, display_url, make_client, raise_for_status, read_json, request
 from ..secrets import SecretRef, remember_secret
@@ -250,7 +250,7 @@ def _explain_auth(response: httpx.Response) -> tuple[str, str] | None:
         return (
             f"{where}: HTTP 500 ({body_snippet(response, 80) or 'no body'})",
             "most often database schema drift (the API log shows `UndefinedColumn`, e.g."
-            f" org_invites.inviter_id or orgs.subscription_id): run `{REPAIR_SCHEMA}`."
+            f" org_invites.inviter_id or orgs.subscription_id): run `{repair_schema_command()}`."
             " Otherwise check JWT_SECRET_KEY is set for the API",
         )
     if code == 422:

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from ..checks import Check, Severity, Status
-from ..commands import REPAIR_SCHEMA, run_command
+from ..commands import repair_schema_command, run_command
 from ..errors import RunbookError
 from ..secrets import SecretRef, redact
 from .auth_query import AUTH_QUERY
@@ -96,7 +96,7 @@ def _probe(conn: psycopg.Connection[Any], key: str, set_prem_status: str | None,
             "auth.query", title,
             f"the API's auth query fails with UndefinedColumn: {message}; SDK auth, dashboard and public API all "
             "return 500 'Authentication failed'",
-            f"repair the schema (`{REPAIR_SCHEMA}`), then run the probe again",
+            f"repair the schema (`{repair_schema_command()}`), then run the probe again",
             severity=Severity.CRITICAL, evidence={"error": "UndefinedColumn", "column": column},
         )], missing_column=column)
     except pg_errors.UndefinedTable as exc:

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 
 from ..checks import Check, Severity, Status
-from ..commands import REPAIR_SCHEMA, run_command
+from ..commands import repair_schema_command, run_command
 from ..errors import DatabaseError
 from ..secrets import SecretRef, redact
 from .auth_query import AUTH_QUERY_COLUMNS
@@ -487,9 +487,9 @@ _ACTION_WORDS = {
 def _remedy(f: Finding, expected: ExpectedSchema) -> str:
     obj = f.object
     label = obj.label
-    via = f"run `{REPAIR_SCHEMA}`: the repair plan {{}} as {expected.describe(obj.version)} does"
+    via = f"run `{repair_schema_command()}`: the repair plan {{}} as {expected.describe(obj.version)} does"
     if f.problem == COVERED:
-        return f"created together with its table ({f.covered_by}) by the repair plan (`{REPAIR_SCHEMA}`)"
+        return f"created together with its table ({f.covered_by}) by the repair plan (`{repair_schema_command()}`)"
     if f.problem == OBSOLETE:
         return (f"harmless for the API; to drop it as {expected.describe(obj.version)} does, run "
                 f"`{run_command('10_migration', apply=True, allow_destructive=True)}` (its rows are lost)")
@@ -559,7 +559,7 @@ def _ledger_checks(report_statuses: dict[str, DriftStatus], ledger: LedgerState,
                 f"drift.ledger.{version}", title,
                 f"the ledger records {version} as applied but its effects are {status}: "
                 + ", ".join(missing_objects.get(version, [])[:8]),
-                f"apply the repair (`{REPAIR_SCHEMA}`) to add the missing effects; the ledger row stays",
+                f"apply the repair (`{repair_schema_command()}`) to add the missing effects; the ledger row stays",
                 evidence={"version": version, "ledger": "recorded", "effects": status.value,
                           "missing": missing_objects.get(version, [])},
             ))
@@ -568,7 +568,8 @@ def _ledger_checks(report_statuses: dict[str, DriftStatus], ledger: LedgerState,
                 f"drift.ledger.{version}", title,
                 f"the effects of {version} are present but the ledger does not record it: `supabase db push` "
                 "would run the (non-idempotent) file again and fail or half-apply",
-                f"`{REPAIR_SCHEMA}` records it after a successful repair; or `supabase migration repair --status "
+                f"`{repair_schema_command()}` records it after a successful repair; or "
+                f"`supabase migration repair --status "
                 f"applied {version}`",
                 severity=Severity.MAJOR, evidence={"version": version, "ledger": "absent", "effects": status.value},
             ))
@@ -605,7 +606,7 @@ def _file_checks(files: list[MigrationFile], ledger: LedgerState, expected: Expe
                 checks.append(Check.warned(
                     f"drift.files.{f.version}.unrecorded", f"migration file {f.version}_{f.name}.sql",
                     f"{f.version}_{f.name}.sql is not in the ledger: `supabase db push` would run it",
-                    f"let the repair add its effects (`{REPAIR_SCHEMA}`), which then records the version",
+                    f"let the repair add its effects (`{repair_schema_command()}`), which then records the version",
                     severity=Severity.MINOR, evidence={"version": f.version, "file": f.path},
                 ))
         for version in ledger.versions:
@@ -689,7 +690,7 @@ def analyse(conn: psycopg.Connection[Any], *, migrations_dir: str | Path | None 
         "drift.level", "Inferred schema level", status, Severity.CRITICAL if findings else Severity.MAJOR,
         sentence + ("" if not findings else f" {len(findings)} object(s) differ from the expected schema."),
         {"version": "", "versions": {v: s.value for v, s in vstatus.items()}},
-        "" if not findings else f"review the repair plan below, then run `{REPAIR_SCHEMA}`",
+        "" if not findings else f"review the repair plan below, then run `{repair_schema_command()}`",
     ))
     checks.sort(key=lambda c: (c.evidence.get("version", "") if isinstance(c.evidence, dict) else "", c.id))
     return DriftReport(snap, expected, statuses, findings, ledger, files, checks, vstatus, sentence)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..checks import Check, Severity, Status, found_then_repaired
-from ..commands import REPAIR_SCHEMA
+from ..commands import repair_schema_command
 from ..errors import RunbookError
 from ..runbook import Runbook, Section, failed_precondition, section, skipped_because
 from .api_key_log import key_exposure_checks
@@ -241,6 +241,7 @@ class MigrationRunbook(Runbook):
             return Section([Check.passed("migration.summary", title, "; ".join(pieces), evidence=evidence)])
         remedy = "see the failed checks above, each with its fix"
         if report is not None and not report.clean and not (self.repair and self.repair.mode == "apply"):
-            remedy = f"see the failed checks above; section 3 shows the repair plan, `{REPAIR_SCHEMA}` applies it"
+            remedy = (f"see the failed checks above; section 3 shows the repair plan, "
+                      f"`{repair_schema_command()}` applies it")
         return Section([Check.failed("migration.summary", title, "; ".join(pieces), remedy,
                                      severity=Severity.CRITICAL, evidence=evidence)])

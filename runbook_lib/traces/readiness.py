@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..checks import Check, Severity, Status
-from ..commands import REPAIR_STORE
+from ..commands import repair_store_command
 from ..errors import RunbookError
 from . import dashboard_objects as objects
 from .schema import COLUMNS, DATABASE, TABLE
 
 __all__ = [
     "DASHBOARD_MODEL_EXPRESSION",
-    "REPAIR_REMEDY",
+    "repair_remedy",
     "ModelCoverage",
     "StoreReadiness",
     "coverage_checks",
@@ -43,8 +43,12 @@ __all__ = [
 DASHBOARD_MODEL_EXPRESSION = ("coalesce(nullIf(SpanAttributes['gen_ai.response.model'], ''), "
                               "nullIf(SpanAttributes['gen_ai.request.model'], ''))")
 
-#: What to run when objects or prices are missing.
-REPAIR_REMEDY = f"repair the store from your AgentOps checkout: {REPAIR_STORE} (without -p repair_store true: the plan)"
+
+def repair_remedy() -> str:
+    """What to run when objects or prices are missing (the command names this run's params file)."""
+    return (f"repair the store from your AgentOps checkout: {repair_store_command()} "
+            "(without -p repair_store true: the plan)")
+
 
 _TOKENS = ("toUInt64OrZero(SpanAttributes['gen_ai.usage.prompt_tokens'])",
            "toUInt64OrZero(SpanAttributes['gen_ai.usage.completion_tokens'])")
@@ -187,7 +191,7 @@ def object_checks(found: StoreReadiness) -> list[Check]:
         checks.append(Check.failed(
             "store.database", f"database {db}", f"the store has no database {db}",
             remedy=f"CREATE DATABASE {db}, then apply your AgentOps checkout's app/clickhouse/migrations "
-                   f"(0000_init.sql first); {REPAIR_REMEDY}", severity=Severity.CRITICAL))
+                   f"(0000_init.sql first); {repair_remedy()}", severity=Severity.CRITICAL))
     else:
         checks.append(Check.passed("store.database", f"database {db}", f"database {db} exists"))
     title = f"{db}.{TABLE} with upstream's columns"
@@ -213,7 +217,7 @@ def object_checks(found: StoreReadiness) -> list[Check]:
             checks.append(Check.failed(
                 check_id, obj_title, f"missing: {obj.purpose}; the dashboard's Traces tab and metrics answer 500 "
                                      "(UNKNOWN_FUNCTION / UNKNOWN_TABLE) without it",
-                evidence={"object": name, "kind": obj.kind}, remedy=REPAIR_REMEDY))
+                evidence={"object": name, "kind": obj.kind}, remedy=repair_remedy()))
         elif obj.kind == "dictionary" and found.dictionary_status != "LOADED":
             status = found.dictionary_status or "unknown"
             error = found.dictionary_error.splitlines()[0][:300] if found.dictionary_error else ""
@@ -253,12 +257,12 @@ def coverage_checks(coverage: Sequence[ModelCoverage], window: tuple[dt.datetime
         if m.spans_without_cost:
             summary = (f"shows cost 0 in the dashboard: {m.spans_without_cost} spans, "
                        f"{m.tokens if m.spans_without_cost == m.spans else 'up to ' + str(m.tokens)} tokens ({why})")
-            checks.append(Check.warned(check_id, title, summary, evidence=evidence, remedy=REPAIR_REMEDY,
+            checks.append(Check.warned(check_id, title, summary, evidence=evidence, remedy=repair_remedy(),
                                        severity=Severity.MAJOR))
         else:
             checks.append(Check.warned(check_id, title, f"{why}; all {m.spans} spans carry cost attributes, so "
                                        "the dashboard's figures use those, but the price fallback would be 0",
-                                       evidence=evidence, remedy=REPAIR_REMEDY))
+                                       evidence=evidence, remedy=repair_remedy()))
     return checks
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import Check, Severity, Status
-from ..commands import REPAIR_STORE
+from ..commands import repair_store_command
 from ..errors import RunbookError, TraceStoreError
 from . import clickhouse_migrations as migrations
 from . import dashboard_objects as objects
@@ -204,7 +204,7 @@ def _plan_checks(plan: StoreRepairPlan, applied: bool) -> list[Check]:
         checks.append(Check.passed("store_repair.plan", "store repair", f"{verb} {n} statement(s)", evidence=evidence))
     else:
         checks.append(Check.warned("store_repair.plan", "store repair", f"{verb} {n} statement(s) (dry run: "
-                                   "nothing changed)", remedy=f"apply it: {REPAIR_STORE}", evidence=evidence))
+                                   "nothing changed)", remedy=f"apply it: {repair_store_command()}", evidence=evidence))
     for match in plan.price_matches:
         checks.append(Check.passed(f"store_repair.price.{match.model}", f"price for {match.model}",
                                    f"{verb} insert: " + match.describe(),

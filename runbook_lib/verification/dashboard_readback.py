@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from ..checks import Check, Severity
-from ..commands import REPAIR_STORE
+from ..commands import repair_store_command
 from ..errors import ServiceError
 from ..http import make_client, request
 from ..secrets import SecretRef, redact_and_cut_known, remember_secret
@@ -193,7 +193,7 @@ def _list_view_check(readback: Readback, found: Any, list_cost: Decimal | None) 
     if found.missing:
         return Check.failed("dashboard.list_cost", title, "store objects missing: " + ", ".join(found.missing)
                             + ": the trace list and project metrics answer 500",
-                            remedy=REPAIR_STORE)
+                            remedy=repair_store_command())
     unpriced = {m.model for m in found.unpriced}
     bare = [s for s in readback.spans if not s.cost_attributes and (s.response_model or s.request_model) in unpriced]
     if bare:
@@ -201,7 +201,7 @@ def _list_view_check(readback: Readback, found: Any, list_cost: Decimal | None) 
         return Check.warned("dashboard.list_cost", title,
                             f"no price row for {', '.join(models)} in the store's model_costs_dict: "
                             f"{len(bare)} span(s) of this trace show cost 0 there (the detail view prices them itself)",
-                            remedy=REPAIR_STORE,
+                            remedy=repair_store_command(),
                             evidence={"models": models})
     shown = f" (USD {float(list_cost):.7f})" if list_cost is not None else ""
     return Check.passed("dashboard.list_cost", title, f"every LLM span carries a cost or has a price row{shown}")
@@ -273,7 +273,7 @@ def readback_checks(readback: Readback, *, store_readiness: Any = None, price_bo
                                    evidence={**evidence, "links": links}))
         return checks
     checks.append(Check.failed("dashboard.cost", "cost shown", summary, evidence={**evidence, "links": links},
-                               remedy=f"repair the store's prices ({REPAIR_STORE}) and make the collector "
+                               remedy=f"repair the store's prices ({repair_store_command()}) and make the collector "
                                       "price spans (its cost attributes), then read back again"))
     return checks
 

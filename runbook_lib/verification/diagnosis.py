@@ -8,7 +8,7 @@ from typing import Any
 from ..checks import Check, Severity
 from ..clients.agentops import AgentOpsClient, collector_status_error
 from ..clients.litellm import LiteLLMClient
-from ..commands import REPAIR_SCHEMA
+from ..commands import repair_schema_command
 from ..errors import ServiceError
 from ..http import display_url, make_client, request
 from ..secrets import SecretRef
@@ -149,7 +149,8 @@ def _diagnose_handler(status: Mapping[str, Any], evidence: dict[str, Any], api_u
         return [Check.failed(
             "diagnosis.no_token", "Cause: the proxy's handler cannot get an AgentOps token",
             problem.split(":", 1)[1].strip() if ":" in problem else problem,
-            f"a 500 from /v3/auth/token is schema drift in most cases: run `{REPAIR_SCHEMA}`; a 403 means the proxy's "
+            f"a 500 from /v3/auth/token is schema drift in most cases: run `{repair_schema_command()}`; "
+            "a 403 means the proxy's "
             "AGENTOPS_API_KEY is not a key of this AgentOps", severity=Severity.CRITICAL, evidence=evidence)]
     if kind.startswith("http_"):
         return [Check.failed(

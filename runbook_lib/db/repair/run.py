@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from ...checks import Check, Severity
-from ...commands import REPAIR_SCHEMA
+from ...commands import repair_schema_command
 from ...errors import DatabaseError, RunbookError
 from ...secrets import SecretRef, redact
 from ..connection import connect
@@ -84,13 +84,13 @@ def _dry_run(conn: psycopg.Connection[Any], *, allow_destructive: bool, lock_tim
         head = Check.failed("repair.plan", "Repair plan",
                             f"{len(plan.steps)} step(s) planned, but {len(problems)} preflight/privilege problem(s) "
                             "would stop the apply; dry run: nothing changed",
-                            f"fix the rows or privileges listed below, then run `{REPAIR_SCHEMA}`",
+                            f"fix the rows or privileges listed below, then run `{repair_schema_command()}`",
                             severity=Severity.CRITICAL, evidence={"version": "", "steps": len(plan.steps)})
     else:
         head = Check.warned("repair.plan", "Repair plan",
                             f"dry run: nothing changed; {len(plan.steps)} step(s) planned "
                             f"({', '.join(sorted({s.version for s in plan.steps}))})",
-                            f"review the SQL, then run `{REPAIR_SCHEMA}`",
+                            f"review the SQL, then run `{repair_schema_command()}`",
                             evidence={"version": "", "steps": len(plan.steps),
                                       "step_ids": [s.id for s in plan.steps]})
     return RepairResult(RepairMode.DRY_RUN, not problems, False, plan, text, [head, *checks], report_before=report,
