@@ -36,6 +36,8 @@ def test_notebook_dry_run_apply_and_second_run(agentops_db, tmp_path):
     assert state(db.dsn) == before
     html = (dry.run_dir / dry.notebooks[0].html).read_text()
     assert "ALTER TABLE" in html and "RENAME COLUMN" in html
+    # the operator reads the CLI way or the parameter named neutrally, never Python's apply=True/False
+    assert "apply=True" not in html and "apply=False" not in html and "-p apply true" in html
 
     applied = run_notebooks(["10_migration"], {**params, "apply": True}, out_dir=tmp_path)
     checks = _ids(applied)

@@ -232,7 +232,8 @@ def test_obsolete_table_is_dropped_only_when_destructive_is_allowed(agentops_db)
     assert [f.check_id for f in report.findings] == ["drift.org_usage_tracking"]
     kept = run_repair(db.dsn_ref, apply=True)
     assert kept.ok and not kept.changed
-    assert any(c.id == "repair.skipped.org_usage_tracking" and "allow_destructive" in c.remedy for c in kept.checks)
+    skipped = next(c for c in kept.checks if c.id == "repair.skipped.org_usage_tracking")
+    assert "-p apply true -p allow_destructive true" in skipped.remedy and "=True" not in skipped.remedy
     assert query(db.dsn, "SELECT count(*) FROM public.org_usage_tracking") == [(1,)]
     dropped = run_repair(db.dsn_ref, apply=True, allow_destructive=True)
     assert dropped.ok and dropped.changed

@@ -51,6 +51,18 @@ def test_notebooks_hold_no_logic(path: Path) -> None:
         assert "import " not in source or "runbook_lib" in source or "matplotlib" in source, source
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_prose_names_parameters_neutrally(path: Path) -> None:
+    """Markdown and the description an operator reads never say `apply=True`: the CLI way or `apply` set to true."""
+    import re
+
+    nb = json.loads(path.read_text())
+    prose = [nb["metadata"].get("runbook", {}).get("description", "")]
+    prose += ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    python_words = re.compile(r"\b\w+ ?= ?(True|False)\b")
+    assert [m.group(0) for text in prose for m in python_words.finditer(text)] == []
+
+
 def test_papermill_help_notebook_reads_our_declarations() -> None:
     """papermill's own command line (in-process through click's runner, no interpreter start-up)."""
     from click.testing import CliRunner

@@ -327,6 +327,8 @@ def test_correction_report_only_writes_nothing(tmp_path):
     shutil.copy(FIELD_GUIDE, path)
     result = correct_config(load_config(path), apply=False)
     assert result.check.status.value == "skip" and result.written is None
+    assert "runbook run 00_setup -f params.yaml -p apply true" in result.check.summary  # the command, not apply=True
+    assert "apply=True" not in result.check.summary
     assert "-  success_callback: [\"agentops\"]" in result.diff
     assert "sk-1234" not in result.diff and "master_key: [REDACTED]" in result.diff
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]

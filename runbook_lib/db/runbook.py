@@ -113,7 +113,8 @@ class MigrationRunbook(Runbook):
         else:
             result.note("No drift: every expected object is present.")
         if self.apply:
-            return result.note("_apply=True: these findings are re-checked after the repair (section 5)._")
+            return result.note("_This run applies the repair (`apply` is true): these findings are re-checked "
+                               "after it (section 5)._")
         return result.add(*report.checks)
 
     # 3 -------------------------------------------------------------------------------------------
@@ -153,8 +154,9 @@ class MigrationRunbook(Runbook):
                                           "the live catalog could not be read (section 2): nothing changed")])
         if not self.apply:
             return Section([Check.skipped("repair.apply", "Apply the repair",
-                                          "dry run (apply=False): nothing changed")]).note(
-                "**Dry run: nothing changed.** Run again with `apply=True` to apply the plan above.")
+                                          "dry run (`apply` is false): nothing changed")]).note(
+                "**Dry run: nothing changed.** To apply the plan above, run again with `apply` set to true: "
+                f"`{repair_schema_command()}`, or in JupyterLab edit the parameters cell.")
         self.repair = self._repair(apply=True)
         result = Section(list(self.repair.checks))
         if self.repair.outcomes:

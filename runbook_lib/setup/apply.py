@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checks import Check, Severity
+from ..commands import run_command
 from ..errors import ConfigError
 from .config_lint import LoadedConfig, config_diff, corrected_config, corrected_path, parse_yaml, write_corrected
 
@@ -34,8 +35,9 @@ def correct_config(loaded: LoadedConfig, *, apply: bool = False) -> Correction:
         return Correction(Check.passed(cid, title, "the config needs no correction; nothing written",
                                        severity=Severity.MINOR), "", None)
     if not apply:
-        return Correction(Check.skipped(cid, title, f"report only: run with apply=True to write {target_name}"
-                                        " next to the original", evidence={"would_write": target_name}), diff, None)
+        write = run_command("00_setup", apply=True)
+        return Correction(Check.skipped(cid, title, f"report only: `{write}` writes {target_name} next to the "
+                                        "original", evidence={"would_write": target_name}), diff, None)
     try:
         written = write_corrected(loaded.path, corrected)
     except (OSError, ConfigError) as exc:

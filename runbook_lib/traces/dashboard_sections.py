@@ -38,7 +38,8 @@ def store_readiness_section(store: Any, *, start: dt.datetime | None = None, end
         if gaps:
             result.table(pd.DataFrame([{"check": c.id, "found": c.summary} for c in gaps]),
                          title="Findings before the repair")
-        result.note("_repair_store=True: these findings are checked again after the repair (next section)._")
+        result.note("_This run repairs the store (`repair_store` is true): these findings are checked again "
+                    "after the repair (next section)._")
     else:
         result.add(*found.checks)
     if found.coverage:

@@ -16,6 +16,7 @@ from typing import Any
 from psycopg import sql
 
 from ...checks import Check, Severity
+from ...commands import run_command
 from ..drift import COVERED, DIFFERS, MISSING, OBSOLETE, DriftReport, Finding
 from ..expected import TableSpec, short_table
 from .model import Preflight, RepairPlan, RepairStep, StepAction
@@ -127,7 +128,8 @@ class _Planner:
     def _on_obsolete_table(self, f: Finding) -> None:
         o = f.object
         if not self.allow_destructive:
-            self.skip(f, "dropping a table is destructive: run with allow_destructive=True to drop it")
+            drop = run_command("10_migration", apply=True, allow_destructive=True)
+            self.skip(f, f"dropping a table is destructive: to drop it, run `{drop}`")
             return
         self.add(RepairStep(
             f"{f.version}.{short_table(o.schema, o.name)}.drop", f.version, StepAction.DROP_TABLE,
