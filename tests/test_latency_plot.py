@@ -88,3 +88,27 @@ def test_nothing_arrived_still_shows_the_deadline_and_says_so() -> None:
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["no span by the deadline", "deadline 12 s"]
     assert [t.get_text() for t in ax.texts].count("missing") == 2
+
+
+def _overlapping_labels(fig) -> list[tuple[str, str]]:
+    """Pairs of the plot's labels (bar values, ``missing``, the deadline's) whose drawn boxes intersect."""
+    fig.draw_without_rendering()
+    texts = [t for t in fig.axes[0].texts if t.get_text()]
+    boxes = [(t.get_text(), t.get_window_extent()) for t in texts]
+    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+
+
+@pytest.mark.parametrize("latencies, deadline_s", [
+    ({("plain", 1): None, ("stream", 1): None, ("failing", 1): None}, 30),            # nothing arrived
+    ({("plain", 1): None, ("failing", 1): None}, 12),
+    ({(kind, i): None for kind in ("plain", "stream", "failing") for i in range(3)}, 4.98808),  # 9 narrow bars
+    ({("plain", 1): 5.8, ("stream", 1): 3.9, ("failing", 1): None}, 6),               # a bar at the deadline
+    ({("plain", 1): 0.4, ("plain", 2): 1.2, ("stream", 1): 0.9, ("failing", 1): 2.5, ("failing", 2): None}, 27.5),
+    ({("plain", 1): 5.9, ("stream", 1): 5.7}, 6),                                      # both ends taken above
+], ids=["none-3", "none-2", "none-9", "near-deadline", "log-axis", "all-near"])
+def test_labels_never_overlap(latencies, deadline_s) -> None:
+    fig = plot_latency(_trip(latencies, deadline_s=deadline_s))
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert f"deadline {deadline_s:.3g} s" in labels
+    assert labels.count("missing") == sum(v is None for v in latencies.values())
+    assert _overlapping_labels(fig) == []

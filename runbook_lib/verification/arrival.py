@@ -126,8 +126,9 @@ def plot_latency(trip: RoundTrip) -> Any:
 
     The axis is scaled to the data: linear from 0 when the deadline is within a few times the slowest
     arrival, else logarithmic between the fastest arrival and the deadline. A request whose span never
-    arrived is an outlined, hatched bar up to the deadline ("no span by the deadline"); each bar is
-    labelled with its latency.
+    arrived is an outlined, hatched bar up to the deadline ("no span by the deadline") labelled ``missing``
+    inside; each other bar is labelled with its latency above it. The deadline's own label goes where it
+    overlaps no bar label (left or right end of the line, above it, else below it).
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -148,12 +149,8 @@ def plot_latency(trip: RoundTrip) -> Any:
                         ha="center", va="bottom", fontsize=8)
         else:
             ax.bar(pos, deadline, fill=False, edgecolor=colour, hatch="//", width=0.7, linewidth=1)
-            ax.annotate("missing", (pos, deadline), textcoords="offset points", xytext=(0, 2), ha="center",
-                        va="bottom", fontsize=8, color=_MISSING_COLOUR)
     deadline_label = f"deadline {_seconds_label(deadline)} s"
     deadline_line = ax.axhline(deadline, color="black", linestyle="--", linewidth=1.2, label=deadline_label)
-    ax.annotate(deadline_label, (0.0, deadline), xycoords=("axes fraction", "data"),
-                textcoords="offset points", xytext=(4, 3), ha="left", va="bottom", fontsize=8)
     if log_axis:
         ax.set_yscale("log")
         ax.set_ylim(min(arrived) / 2, deadline * 2)
@@ -173,4 +170,33 @@ def plot_latency(trip: RoundTrip) -> Any:
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if not records:
         ax.text(0.5, 0.5, "no request was sent", transform=ax.transAxes, ha="center", va="center")
+    _label_missing(ax, records, deadline)
+    _label_deadline(fig, ax, deadline, deadline_label)
     return fig
+
+
+def _label_missing(ax: Any, records: list[dict[str, Any]], deadline: float) -> None:
+    """``missing`` inside each hatched bar, half way up it (on a white ground so the hatch stays behind)."""
+    top = (ax.transData + ax.transAxes.inverted()).transform((0.0, deadline))[1]  # the bar's top, axes fraction
+    for pos, row in enumerate(records):
+        if not row["arrived"]:
+            ax.annotate("missing", (pos, top / 2), xycoords=("data", "axes fraction"), ha="center", va="center",
+                        fontsize=8, color=_MISSING_COLOUR,
+                        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"})
+
+
+def _label_deadline(fig: Any, ax: Any, deadline: float, label: str) -> None:
+    """The deadline's label at the first end of its line where it overlaps no other label of the plot."""
+    fig.draw_without_rendering()  # lay the figure out: the labels' extents are final
+    taken = [t.get_window_extent() for t in ax.texts]
+    candidates = [((0.0, 4, "left"), 3, "bottom"), ((1.0, -4, "right"), 3, "bottom"),
+                  ((0.0, 4, "left"), -3, "top"), ((1.0, -4, "right"), -3, "top")]
+    for (x, dx, ha), dy, va in candidates:
+        text = ax.annotate(label, (x, deadline), xycoords=("axes fraction", "data"), textcoords="offset points",
+                           xytext=(dx, dy), ha=ha, va=va, fontsize=8)
+        box = text.get_window_extent()
+        if not any(box.overlaps(other) for other in taken):
+            return
+        text.remove()
+    ax.annotate(label, (0.0, deadline), xycoords=("axes fraction", "data"), textcoords="offset points",
+                xytext=(4, 3), ha="left", va="bottom", fontsize=8)
