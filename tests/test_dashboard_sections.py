@@ -77,6 +77,16 @@ def test_readiness_repair_and_reconciliation_in_order(env):
     assert any("cached" in b.text for b in online.blocks if b is not None and type(b).__name__ == "Note")
 
 
+def test_an_empty_window_skips_the_cost_views_check(env):
+    """Both views of no spans show USD 0: nothing to judge, so a skip saying why, not 'both show USD 0'."""
+    import datetime as dt
+
+    empty = sections.reconciliation_section(env["store"], env["pid"], start=START - dt.timedelta(days=400),
+                                            end=START - dt.timedelta(days=399))
+    check = _ids(empty)["dashboard.cost_views"]
+    assert check.status is Status.SKIP and "no spans in the window" in check.summary
+
+
 def test_gaps_a_following_repair_fixes_are_reported_as_found(env):
     env["store"].execute("DROP FUNCTION calculate_completion_cost")
     found = _ids(sections.store_readiness_section(env["store"], start=START, end=END))

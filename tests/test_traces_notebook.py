@@ -48,6 +48,21 @@ def test_notebook_on_a_dump_file(parquet_dump, tmp_path):
         assert (export / f"{name}.csv").is_file() and (export / f"{name}.parquet").is_file(), name
 
 
+def test_notebook_over_an_empty_window_skips_what_it_cannot_judge(parquet_dump, tmp_path):
+    """No spans in the window: a warning saying so, and the token, price, percentile and plan checks skip
+    with the reason; none of them passes with nothing judged."""
+    record = run_notebooks([NAME], {"dump_path": str(parquet_dump), "start": "2001-01-01T00:00:00+00:00",
+                                    "end": "2001-01-02T00:00:00+00:00", "prem_status": "free"},
+                           out_dir=tmp_path / "runs")
+    (nb,) = record.notebooks
+    assert nb.error is None and record.verdict == "passed", (record.verdict, nb.error)  # warnings pass
+    checks = _checks(record)
+    assert checks["traces.window.empty"]["status"] == "warn"
+    for cid in ("traces.tokens.ignored_names", "traces.cost.unknown_prices", "traces.percentiles.exact",
+                "traces.dashboard.plan_truncation"):
+        assert checks[cid]["status"] == "skip" and "no spans in the window" in checks[cid]["summary"], checks[cid]
+
+
 def test_notebook_on_the_sandbox_store_over_http(http_trace_store, tmp_path):
     standin = http_trace_store.standin
     record = run_notebooks([NAME], {"trace_store_url": standin.query_url, "trace_store_user": standin.user,

@@ -8,7 +8,7 @@ import pytest
 
 from runbook_lib.checks import Status
 from runbook_lib.traces.analytics import TraceAnalytics, TraceFilters
-from runbook_lib.traces.data_checks import data_checks
+from runbook_lib.traces.data_checks import data_checks, exact_percentiles_check, window_spans
 
 pytestmark = pytest.mark.sandbox
 
@@ -145,7 +145,29 @@ def test_empty_window_is_a_warning(hand):
     checks = {c.id: c for c in data_checks(a.all_tables(), a.dashboard_figures(), filters=a.filters,
                                             prem_status="enterprise", now=END)}
     assert checks["traces.window.empty"].status is Status.WARN
-    assert checks["traces.dashboard.plan_truncation"].status is Status.PASS
+    assert checks["traces.dashboard.plan_truncation"].status is Status.PASS  # the org's plan, not the spans
+
+
+@pytest.mark.parametrize("prem_status", ["free", "enterprise"])
+def test_an_empty_window_judges_nothing_it_skips_saying_why(hand, prem_status):
+    """Token names, prices, percentiles (and the free plan's truncation) over no spans: skip, never pass."""
+    a = _a(hand, start="2020-01-01", end="2020-01-02")
+    tables = a.all_tables()
+    checks = {c.id: c for c in data_checks(tables, a.dashboard_figures(), filters=a.filters,
+                                            prem_status=prem_status, now=END)}
+    judged = ["traces.tokens.ignored_names", "traces.cost.unknown_prices"] + (
+        ["traces.dashboard.plan_truncation"] if prem_status == "free" else [])
+    for cid in judged:
+        assert checks[cid].status is Status.SKIP and "no spans in the window" in checks[cid].summary, checks[cid]
+    percentiles = exact_percentiles_check(spans=window_spans(tables["coverage"].frame))
+    assert percentiles.status is Status.SKIP and "no spans in the window" in percentiles.summary
+    # the same checks over the hand-made spans still judge them
+    full = _a(hand)
+    spans = window_spans(full.all_tables()["coverage"].frame)
+    assert spans > 0 and exact_percentiles_check(spans=spans).status is Status.PASS
+    judged_full = {c.id: c for c in data_checks(full.all_tables(), full.dashboard_figures(), filters=full.filters,
+                                                prem_status=prem_status, now=END)}
+    assert all(judged_full[cid].status is not Status.SKIP for cid in judged)
 
 
 def test_free_plan_truncation_warns_for_old_windows(hand):

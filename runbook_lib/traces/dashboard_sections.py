@@ -19,6 +19,7 @@ from ..errors import RunbookError
 from ..runbook import Section
 from . import dashboard_views as views
 from . import readiness, store_repair
+from .data_checks import NO_SPANS
 
 __all__ = ["reconciliation_section", "store_readiness_section", "store_repair_section"]
 
@@ -174,7 +175,11 @@ def reconciliation_section(store: Any, project_id: str, *, start: dt.datetime | 
                                  f"{len(mismatches)} figure(s) differ: " + "; ".join(mismatches),
                                  remedy="a cached answer (see the notes) or a store changed between the reads: "
                                         "read again after 5 minutes", evidence={"differences": mismatches}))
-    if cost.why:
+    spans = next(r for r in computed.rows if r.figure == "spans")
+    if not spans.project_metrics and not spans.trace_list:
+        section.add(Check.skipped("dashboard.cost_views", "the dashboard's two cost figures",
+                                  NO_SPANS))
+    elif cost.why:
         section.add(Check.warned("dashboard.cost_views", "the dashboard's two cost figures",
                                  f"project metrics {cost.project_metrics} vs trace list {cost.trace_list} USD: "
                                  + "; ".join(cost.why),

@@ -16,14 +16,21 @@ from .shaping import IGNORED_TOKEN_ATTRIBUTES
 from .tables import Table
 from .window import TraceFilters
 
-__all__ = ["data_checks", "exact_percentiles_check", "headline_check", "plan_check", "prices_check",
-           "token_names_check", "window_check"]
+__all__ = ["NO_SPANS", "data_checks", "exact_percentiles_check", "headline_check", "plan_check", "prices_check",
+           "token_names_check", "window_check", "window_spans"]
+
+#: Why a check that judges spans is skipped over an empty window (never a pass with nothing judged).
+NO_SPANS = "no spans in the window: nothing to judge"
+
+
+def window_spans(coverage: pd.DataFrame) -> int:
+    """The number of spans the window holds (the coverage table's one row)."""
+    return int(coverage.iloc[0]["spans"]) if len(coverage) else 0
 
 
 def window_check(coverage: pd.DataFrame, filters: TraceFilters) -> Check:
     """Warn when the window holds no span."""
-    cov = coverage.iloc[0]
-    spans = int(cov["spans"])
+    spans = window_spans(coverage)
     if spans == 0:
         return Check.warned(
             "traces.window.empty", "Spans in the window", f"no spans in {filters.describe()}",
@@ -31,16 +38,19 @@ def window_check(coverage: pd.DataFrame, filters: TraceFilters) -> Check:
                    "to this store (notebook 20_callback_verification)",
             evidence={"window": filters.describe()})
     return Check.passed("traces.window.empty", "Spans in the window",
-                        f"{spans:,} spans in {int(cov['traces']):,} traces",
-                        evidence={"spans": spans, "traces": int(cov["traces"])})
+                        f"{spans:,} spans in {int(coverage.iloc[0]['traces']):,} traces",
+                        evidence={"spans": spans, "traces": int(coverage.iloc[0]["traces"])})
 
 
-def token_names_check(tokens: pd.DataFrame, figures: pd.DataFrame) -> Check:
-    """Warn when LLM spans carry token counts only under names the dashboard ignores."""
+def token_names_check(tokens: pd.DataFrame, figures: pd.DataFrame, *, spans: int) -> Check:
+    """Warn when LLM spans carry token counts only under names the dashboard ignores; skip when the window
+    (``spans``) holds no LLM span to judge."""
+    cid, title = "traces.tokens.ignored_names", "Token attributes the dashboard reads"
+    if not spans or tokens.empty:
+        return Check.skipped(cid, title, NO_SPANS if not spans else "no LLM spans in the window: nothing to judge")
     new_only = int(figures.iloc[0]["new_names_only_spans"]) if len(figures) else 0
     if not new_only:
-        return Check.passed("traces.tokens.ignored_names", "Token attributes the dashboard reads",
-                            "token counts use the names the dashboard reads")
+        return Check.passed(cid, title, "token counts use the names the dashboard reads")
     affected = tokens[tokens["spans_input_output_names_only"] > 0]
     by_model = affected.groupby("model")["spans_input_output_names_only"].sum().sort_values(ascending=False)
     only = sorted(set(tokens.loc[tokens["token_names"] == "input/output only", "model"]))
@@ -54,8 +64,11 @@ def token_names_check(tokens: pd.DataFrame, figures: pd.DataFrame) -> Check:
         evidence={"spans": new_only, "by_model": {str(k): int(v) for k, v in by_model.items()}})
 
 
-def prices_check(unpriced: pd.DataFrame) -> Check:
-    """Warn (minor) when LLM spans with usage have neither a stored cost nor a price."""
+def prices_check(unpriced: pd.DataFrame, *, spans: int) -> Check:
+    """Warn (minor) when LLM spans with usage have neither a stored cost nor a price; skip when the window
+    (``spans``) is empty."""
+    if not spans:
+        return Check.skipped("traces.cost.unknown_prices", "Prices for every model", NO_SPANS)
     if not len(unpriced):
         return Check.passed("traces.cost.unknown_prices", "Prices for every model",
                             "every LLM span with usage has a stored cost or a price")
@@ -68,14 +81,17 @@ def prices_check(unpriced: pd.DataFrame) -> Check:
         severity=Severity.MINOR, evidence={"unpriced_spans_by_model": models})
 
 
-def plan_check(prem_status: str | None, filters: TraceFilters, figures: pd.DataFrame, now: dt.datetime) -> Check:
-    """Warn when the org's free plan hides part of the window on the dashboard."""
+def plan_check(prem_status: str | None, filters: TraceFilters, figures: pd.DataFrame, now: dt.datetime, *,
+               spans: int) -> Check:
+    """Warn when the org's free plan hides part of the window on the dashboard (skip: nothing in the window)."""
     cid, title = "traces.dashboard.plan_truncation", "Dashboard plan limits"
     if not prem_status:
         return Check.skipped(cid, title, "org plan unknown: pass prem_status (orgs.prem_status, or "
                                          "project_prem_status from POST /v3/auth/token) to check it")
     if prem_status.strip().lower() != "free":
         return Check.passed(cid, title, f"org plan {prem_status!r}: the dashboard shows the whole window")
+    if not spans:
+        return Check.skipped(cid, title, NO_SPANS)
     cutoff = now - dt.timedelta(days=FREE_PLAN_VISIBLE_DAYS)
     older = int(figures.iloc[0]["traces_older_3d"]) if len(figures) else 0
     hidden = max(older - 3, 0)
@@ -116,8 +132,12 @@ def headline_check(headline: Table) -> Check:
                         severity=Severity.MINOR, evidence=figures)
 
 
-def exact_percentiles_check() -> Check:
-    """A statement, as a passed check: the percentiles are exact (no sampling, no approximation)."""
+def exact_percentiles_check(*, spans: int) -> Check:
+    """A statement, as a passed check: the percentiles are exact (no sampling, no approximation); skipped
+    when the window holds no span (no percentile was computed)."""
+    if not spans:
+        return Check.skipped("traces.percentiles.exact", "Percentiles are exact",
+                             "no spans in the window: no percentile was computed")
     return Check.passed(
         "traces.percentiles.exact", "Percentiles are exact",
         f"latency percentiles {', '.join(f'p{int(q * 100)}' for q in QUANTILES)} use quantilesExact over "
@@ -128,5 +148,7 @@ def data_checks(tables: Mapping[str, Table], figures: pd.DataFrame, *, filters: 
                 prem_status: str | None, now: dt.datetime) -> list[Check]:
     """Every data check over computed tables: empty window, ignored token names, unknown prices, plan."""
     frames: dict[str, Any] = {k: t.frame for k, t in tables.items()}
-    return [window_check(frames["coverage"], filters), token_names_check(frames["tokens"], figures),
-            prices_check(frames["unpriced"]), plan_check(prem_status, filters, figures, now)]
+    spans = window_spans(frames["coverage"])
+    return [window_check(frames["coverage"], filters), token_names_check(frames["tokens"], figures, spans=spans),
+            prices_check(frames["unpriced"], spans=spans),
+            plan_check(prem_status, filters, figures, now, spans=spans)]

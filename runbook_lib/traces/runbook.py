@@ -142,6 +142,11 @@ class TraceAnalyticsRunbook(Runbook):
         _ = self.tables  # computes the figures with the tables
         return self._figures
 
+    @property
+    def _spans(self) -> int:
+        """The window's span count (0 when the tables were not computed)."""
+        return data_checks.window_spans(self.tables["coverage"].frame) if self.tables else 0
+
     def _tables_of(self, name: str, result: Section) -> Section:
         """Add the tables (and plots) of section ``name`` to ``result``, or say they were not computed."""
         tables = self.tables
@@ -185,7 +190,7 @@ class TraceAnalyticsRunbook(Runbook):
     def latency(self) -> Section:
         """Exact percentiles of LLM spans by model and of whole traces."""
         result = self._tables_of("latency", Section())
-        return result.add(data_checks.exact_percentiles_check()) if self.tables else result
+        return result.add(data_checks.exact_percentiles_check(spans=self._spans)) if self.tables else result
 
     @section("Errors")
     def errors(self) -> Section:
@@ -195,8 +200,8 @@ class TraceAnalyticsRunbook(Runbook):
     def cost(self) -> Section:
         result = self._tables_of("cost", Section())
         if self.tables:
-            result.add(data_checks.token_names_check(self.tables["tokens"].frame, self.figures),
-                       data_checks.prices_check(self.tables["unpriced"].frame))
+            result.add(data_checks.token_names_check(self.tables["tokens"].frame, self.figures, spans=self._spans),
+                       data_checks.prices_check(self.tables["unpriced"].frame, spans=self._spans))
         return result
 
     @section("Worst traces")
@@ -208,7 +213,8 @@ class TraceAnalyticsRunbook(Runbook):
         result = self._tables_of("dashboard", Section())
         if self.tables:
             assert self.filters is not None
-            result.add(data_checks.plan_check(self.prem_status, self.filters, self.figures, self.now))
+            result.add(data_checks.plan_check(self.prem_status, self.filters, self.figures, self.now,
+                                              spans=self._spans))
         return result
 
     def _served_store(self, cid: str, title: str) -> Section | None:
