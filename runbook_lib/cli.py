@@ -257,6 +257,10 @@ def _cmd_report_repair(args: argparse.Namespace) -> int:
 
     from .interrupted import repair_unsealed
 
+    if not Path(args.folder).is_dir():
+        from .record import not_a_run
+
+        raise not_a_run(args.folder)
     repaired = repair_unsealed(Path(args.folder), by="`runbook report repair`")
     for record in repaired:
         print(f"repaired: {record.run_dir} (verdict {record.verdict}, exit code {record.exit_code})")

@@ -74,6 +74,13 @@ class ExecutionError(RunbookError):
 
 
 class ReportError(RunbookError):
-    """A report folder is missing, incomplete, or differs from what its run recorded."""
+    """A report folder is incomplete, or differs from what its run recorded."""
 
     exit_code = 1
+
+
+class ReportPathError(ReportError, UsageError):
+    """A path given as a report folder (or a folder of reports) does not exist or holds no run: a usage
+    error (exit 3), not a damaged report."""
+
+    exit_code = 3

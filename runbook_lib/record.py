@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ReportError
-from .report_tree import MANIFEST, seal_tree, sha256_file, verify_tree
+from .errors import ReportError, ReportPathError
+from .report_tree import MANIFEST, UNSEALED_MARKER, seal_tree, sha256_file, verify_tree
 
 __all__ = ["NotebookRecord", "RunRecord", "sha256_file", "load_run", "verify_run", "write_manifest", "MANIFEST",
-           "RUN_JSON", "EXIT_CODES", "notebook_status"]
+           "RUN_JSON", "EXIT_CODES", "not_a_run", "notebook_status"]
 
 RUN_JSON = "run.json"
 #: ``interrupted``: the runner stopped before sealing; the folder was scanned and sealed afterwards.
@@ -98,16 +98,36 @@ def notebook_status(checks: list[dict[str, Any]]) -> str:
     return "skipped" if all(c.get("status") == "skip" for c in checks) else "passed"
 
 
+def not_a_run(path: str | Path) -> ReportPathError:
+    """The usage error for a path that is no report folder: what it is instead, and what to pass."""
+    path = Path(path)
+    if not path.exists():
+        what = f"{path}: no such folder"
+    elif not path.is_dir():
+        what = f"{path} is a file, not a report folder"
+    elif (path / UNSEALED_MARKER).exists():  # a runner still owns it (a stopped one is repaired on sight)
+        return ReportPathError(f"{path} is a run still in progress (no {RUN_JSON} yet)",
+                               hint="wait for `runbook run` to finish, then pass the same folder")
+    else:
+        what = f"{path} is not a report folder (no {RUN_JSON})"
+        runs = sorted(p.name for p in path.iterdir() if (p / RUN_JSON).is_file())
+        if runs:
+            return ReportPathError(what, hint=f"it holds {len(runs)} run(s): pass one, e.g. {path / runs[-1]} "
+                                              f"(`runbook report list {path}` lists them)")
+    return ReportPathError(what, hint="pass the folder `runbook run` printed, e.g. "
+                                      "reports/20261127T210000Z-ab12cd34 (`runbook report list` lists the runs)")
+
+
 def load_run(run_dir: str | Path) -> RunRecord:
     """Read ``run.json`` from a report folder."""
     path = Path(run_dir) / RUN_JSON
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(
-            f"{run_dir} is not a report folder (no {RUN_JSON})",
-            hint="pass the folder `runbook run` printed, e.g. reports/20261127T210000Z-ab12cd34",
-        ) from None
+    except (FileNotFoundError, NotADirectoryError):
+        if (Path(run_dir) / MANIFEST).is_file():  # sealed, then its record removed: a damaged report
+            raise ReportError(f"{run_dir}: {RUN_JSON} is missing from a sealed report folder",
+                              hint="the folder was altered; re-run the runbook") from None
+        raise not_a_run(run_dir) from None
     except ValueError as exc:
         raise ReportError(
             f"{path} is not valid JSON ({exc})", hint="the folder was altered; re-run the runbook"

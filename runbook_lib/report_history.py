@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import Status
-from .errors import ReportError
+from .errors import ReportError, ReportPathError
 from .record import RUN_JSON, RunRecord, load_run
 
 __all__ = ["FIGURE_NOTEBOOKS", "RunDiff", "diff_runs", "failed_checks", "figures_of", "format_diff",
@@ -24,8 +24,9 @@ def list_runs(folder: str | Path) -> list[RunRecord]:
     """Every run folder directly under ``folder`` (or ``folder`` itself), oldest first."""
     root = Path(folder)
     if not root.is_dir():
-        raise ReportError(f"{root} is not a folder", hint="pass the folder given to `runbook run --out` "
-                          "(default: reports/)")
+        what = f"{root}: no such folder" if not root.exists() else f"{root} is a file, not a folder"
+        raise ReportPathError(what, hint="pass the folder given to `runbook run --out` (default: reports/, "
+                                         "created by the first `runbook run`)")
     dirs = [root] if (root / RUN_JSON).is_file() else sorted(p for p in root.iterdir() if (p / RUN_JSON).is_file())
     runs = []
     for path in dirs:

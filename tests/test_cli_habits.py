@@ -232,3 +232,39 @@ def test_output_piped_to_a_reader_that_closed_stops_quietly(argv, tmp_path):
         os.close(write_end)
     assert done.returncode == EXIT_BROKEN_PIPE, done.stderr
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+
+
+# -- a report path that is not there is a usage error ----------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["report", "list", "{missing}"], ["report", "show", "{missing}"],
+                                  ["report", "show", "{missing}", "--failed"], ["report", "verify", "{missing}"],
+                                  ["report", "diff", "{missing}", "{missing}"], ["report", "repair", "{missing}"]],
+                         ids=lambda argv: " ".join(argv[:2] + [a for a in argv[2:] if a.startswith("--")]))
+def test_a_missing_report_path_is_a_usage_error_naming_it(argv, tmp_path, capsys):
+    missing = tmp_path / "no such reports"
+    assert main([a.format(missing=missing) for a in argv]) == 3
+    err = capsys.readouterr().err
+    assert f"{missing}: no such folder" in err and "fix: pass the folder" in err
+
+
+def test_report_paths_that_are_no_report_folder(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    assert main(["report", "list", str(tmp_path / "notes.txt")]) == 3
+    assert "is a file, not a folder" in capsys.readouterr().err
+    # a folder of runs given where one run is wanted: the fix names one of them
+    run = tmp_path / "reports" / "20261127T210000Z-ab12cd34"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    assert main(["report", "show", str(tmp_path / "reports")]) == 3
+    err = capsys.readouterr().err
+    assert "is not a report folder (no run.json)" in err and str(run) in err
+    # the first run is there, the second is not: still a usage error, naming the missing one
+    assert main(["report", "diff", str(run), str(tmp_path / "gone")]) == 3
+    assert f"{tmp_path / 'gone'}: no such folder" in capsys.readouterr().err
+    # a sealed folder whose run.json was removed is a damaged report (exit 1), not a usage error
+    sealed = tmp_path / "sealed"
+    sealed.mkdir()
+    (sealed / "SHA256SUMS").write_text("")
+    assert main(["report", "show", str(sealed)]) == 1
+    assert "run.json is missing from a sealed report folder" in capsys.readouterr().err
