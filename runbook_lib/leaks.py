@@ -6,8 +6,9 @@ JSON-escaped at any depth up to :data:`JSON_DEPTH` (``\\"``, ``\\\\\\"``, ``\\u0
 the line breaks of a notebook's multi-line strings; base64 (standard and URL-safe) of the value at any
 offset, so also inside ``user:value`` or an embedded image; and fragments (prefixes, suffixes, any
 window of at least :data:`FRAGMENT_LEN` characters) of a secret of :data:`FRAGMENT_FROM` characters or
-more, which is what a cut leaves. Besides known values, token shapes are secrets wherever they appear:
-JWTs, ``sk-`` keys, the userinfo of a URL (``scheme://user:password@``) and credential-like query
+more, which is what a cut leaves (not of a DSN, URL or ``key=value`` conninfo: its hosts, paths and ports are
+ordinary text; its password is registered on its own). Besides known values, token shapes are secrets
+wherever they appear: JWTs, ``sk-`` keys, the userinfo of a URL (``scheme://user:password@``) and credential-like query
 values (``?api_key=``, ``&token=``, ``password=`` ...).
 """
 
@@ -31,6 +32,7 @@ __all__ = [
     "MIN_SECRET_LEN",
     "REDACTED",
     "TOKEN_SHAPES",
+    "is_dsn",
     "redact_and_cut",
     "redact_text",
     "scan_and_redact_file",
@@ -41,8 +43,7 @@ REDACTED = "[REDACTED]"
 MIN_SECRET_LEN = 8
 #: Fragments of at least this many characters are redacted ...
 FRAGMENT_LEN = 10
-#: ... for secrets of at least this many characters (URLs with a scheme excepted: their password is
-#: registered on its own).
+#: ... for secrets of at least this many characters (DSNs excepted: see :func:`is_dsn`).
 FRAGMENT_FROM = 16
 #: A window with fewer distinct characters (``00000000-0000-``) is ordinary text, not evidence of a cut.
 FRAGMENT_DISTINCT = 5
@@ -68,6 +69,16 @@ _PLACEHOLDER = re.compile(r"(?i)^(?:(?:user(?:name)?|USER):)?(?:pw|pwd|pass|pass
 # Between two characters of a secret: whitespace, escaped line breaks at any JSON depth, the seam of
 # a notebook's multi-line string list (``"abc\n",\n   "def"``) and HTML line breaks.
 _SEP = r'(?:\s|\\{1,15}[nrt]|",\s*"|<br\s*/?>)*'
+
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+# libpq's key=value form: at least two ``key=`` words (a base64 value's ``=`` padding is not one).
+_CONNINFO = re.compile(r"^\s*[A-Za-z_]+\s*=.*\s[A-Za-z_]+\s*=", re.DOTALL)
+
+
+def is_dsn(value: str) -> bool:
+    """True for a URL (``scheme://...``) or a libpq ``key=value`` connection string."""
+    return bool(_URL.match(value) or _CONNINFO.match(value))
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,7 @@ def _fragments(value: str) -> list[tuple[int, str]]:
     Only the secret-bearing part counts: of a JWT its signature (the header and claims are base64 of
     JSON every token of that issuer shares), and only windows of at least FRAGMENT_DISTINCT distinct
     characters (runs such as ``00000000-0000-`` stand in any UUID)."""
-    if len(value) < FRAGMENT_FROM or "://" in value:
+    if len(value) < FRAGMENT_FROM or "://" in value or is_dsn(value):
         return []
     first = value.rindex(".") + 1 if TOKEN_SHAPES["jwt"].fullmatch(value) else 0
     return [(i, value[i:i + FRAGMENT_LEN]) for i in range(first, len(value) - FRAGMENT_LEN + 1)

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SecretReferenceError
-from .leaks import MIN_SECRET_LEN, redact_and_cut, redact_text
+from .leaks import MIN_SECRET_LEN, is_dsn, redact_and_cut, redact_text
 
 __all__ = ["SecretRef", "is_reference", "redact", "redact_and_cut_known", "remember_secret", "resolve_secret",
            "known_secrets", "check_secret_value"]
 
 _REFERENCE = re.compile(r"^(?P<kind>env|file):(?P<target>.+)$")
-_DSN = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _known: set[str] = set()
 
 REFERENCE_FORMS = "env:NAME (an environment variable) or file:PATH (a file only you can read)"
@@ -113,7 +112,7 @@ def check_secret_value(value: str, *, where: str = "the secret") -> None:
             " tell it from ordinary text, so it could reach a report unnoticed",
             hint=f"use a secret of at least {MIN_SECRET_LEN} characters (e.g. `openssl rand -hex 24`)",
         )
-    if not value.isascii() and not _DSN.match(value):
+    if not value.isascii() and not is_dsn(value):
         raise SecretReferenceError(
             f"the value behind {where} holds non-ASCII characters; it is sent in HTTP headers, which carry"
             " ASCII only",
@@ -122,15 +121,31 @@ def check_secret_value(value: str, *, where: str = "the secret") -> None:
 
 
 def remember_secret(value: str) -> None:
-    """Register a value (and the password inside a DSN, raw and percent-decoded) so :func:`redact`
-    removes it. Values shorter than the scanner's minimum are ignored."""
+    """Register a value (and the password inside a DSN, URL or ``key=value`` form, raw and percent-decoded)
+    so :func:`redact` removes it. Values shorter than the scanner's minimum are ignored."""
     from urllib.parse import unquote
 
     if value and len(value) >= MIN_SECRET_LEN:
         _known.add(value)
-        match = re.match(r"^[a-z][a-z0-9+.-]*://[^:/@]*:(?P<pw>[^@]+)@", value, re.IGNORECASE)
-        if match:
-            _known.update(pw for pw in {match["pw"], unquote(match["pw"])} if len(pw) >= MIN_SECRET_LEN)
+        password = _dsn_password(value)
+        if password:
+            _known.update(pw for pw in {password, unquote(password)} if len(pw) >= MIN_SECRET_LEN)
+
+
+def _dsn_password(value: str) -> str | None:
+    """The password of a URL's userinfo or of a libpq ``key=value`` string (psycopg parses the quoting)."""
+    match = re.match(r"^[a-z][a-z0-9+.-]*://[^:/@]*:(?P<pw>[^@]+)@", value, re.IGNORECASE)
+    if match:
+        return match["pw"]
+    if is_dsn(value):
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            return str(conninfo_to_dict(value).get("password") or "") or None
+        except psycopg.ProgrammingError:  # not libpq's grammar after all: the whole value stays registered
+            return None
+    return None
 
 
 def known_secrets() -> frozenset[str]:

@@ -20,7 +20,7 @@ import pytest
 from runbook_lib import run_notebooks
 from runbook_lib.cli import main
 from runbook_lib.leaks import FRAGMENT_LEN, redact_text
-from runbook_lib.secrets import SecretRef, redact_and_cut_known, remember_secret
+from runbook_lib.secrets import SecretRef, known_secrets, redact_and_cut_known, remember_secret
 from runbook_lib.url_credentials import refuse_url_credentials
 from tests.nbfactory import write_notebook
 
@@ -128,6 +128,23 @@ def test_fragments_are_the_secret_bearing_part_only() -> None:
     cut = known[: len(known) - 5]
     cleaned, hits = redact_text(f"cut: {cut[-(FRAGMENT_LEN + 3):]}", [known])
     assert hits == {"secret-fragment": 1} and cut[-FRAGMENT_LEN:] not in cleaned
+
+
+def test_a_conninfo_dsn_is_redacted_by_its_password_not_by_its_hosts_and_paths() -> None:
+    """A libpq ``key=value`` DSN is registered like a URL one: its password on its own (quoting undone by
+    psycopg), so a cut password is still found; its hosts, socket paths and ports are ordinary text in any
+    report (a 10_migration header naming ``postgresql://127.0.0.1:5432`` once read as a 'fragment' of it)."""
+    pw = _secret(_rng.randint(18, 30), extra=" '\\-_")
+    quoted = "'" + pw.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    dsn = f"host=/var/run/postgresql,10.0.0.5 port=5432,5433 user=ops password={quoted} dbname=agentops"
+    remember_secret(dsn)
+    report = ("target hosts postgresql://10.0.0.5:5433 (database_url), socket /var/run/postgresql, "
+              "port=5432,5433 user=ops dbname=agentops")
+    assert redact_text(report, known_secrets()) == (report, {})
+    cleaned, hits = redact_text(f"{report} password={pw[:FRAGMENT_LEN + 2]}…", known_secrets())
+    assert hits == {"secret-fragment": 1} and pw[:FRAGMENT_LEN] not in cleaned
+    cleaned, hits = redact_text(f"connecting with {dsn}", known_secrets())
+    assert hits == {"secret-value": 1} and pw not in cleaned and "password" not in cleaned
 
 
 def test_redact_first_then_cut_leaves_no_part_of_a_secret() -> None:
