@@ -45,6 +45,13 @@ def test_nothing_arrived_gives_only_the_arrival_failure():
                                               {"kind": "failing", "index": 1, "call_id": "b"}]}
 
 
+def test_the_wait_is_said_to_a_tenth_of_a_second():
+    """The wait is what was left of deadline_s when it began (4.98808 s of 5): said as 5 s, not 4.98808 s."""
+    for left, said in ((4.98808, "5"), (28.1067, "28.1"), (0.04, "0")):
+        trip = RoundTrip("rv", [request("plain", 0, "a")], deadline_s=left, polls=1)
+        assert f"did not arrive within {said} s (1 poll)" in verify_spans(trip, model="m")[0].summary
+
+
 def test_a_complete_round_trip_passes_every_check_in_order():
     reqs = [request("plain", 0, "a"), request("stream", 1, "b"), request("failing", 2, "c")]
     trip = RoundTrip("rv", reqs, deadline_s=30, polls=3, waited_s=1.25)

@@ -63,8 +63,8 @@ def arrival_check(spans: MatchedSpans) -> Check:
         store_note = f"; the last store query failed: {trip.store_error}" if trip.store_error else ""
         return Check.failed(
             "roundtrip.arrival", title,
-            f"{len(missing)} of {len(matched)} spans did not arrive within {trip.deadline_s:g} s "
-            f"({trip.polls} polls){store_note}",
+            f"{len(missing)} of {len(matched)} spans did not arrive within {round(trip.deadline_s, 1):g} s "
+            f"({trip.polls} poll{'' if trip.polls == 1 else 's'}){store_note}",
             "see the diagnosis checks below", severity=Severity.CRITICAL,
             evidence={"missing": [{"kind": r.kind, "index": r.index, "call_id": r.call_id} for r in missing]})
     return Check.passed("roundtrip.arrival", title,
