@@ -122,9 +122,10 @@ def worker_floor(dump: str, repeat: int) -> dict[str, Any]:
     store = ChdbFileStore(dump)
     store.ping()
     f = _filters()
-    prices = WindowScan(store, f).resolved_prices  # the models the span scan finds (not timed)
-    span_q = scan_sql.span_scan_sql(f, f.bucket, 0)
-    trace_q = scan_sql.trace_scan_sql(f, prices, 10)
+    window = WindowScan(store, f)  # the models the span scan finds and their prices (not timed)
+    models = sorted(set(window.models["llm_model"]))
+    span_q = scan_sql.span_scan_sql(f, f.bucket)
+    trace_q = scan_sql.trace_scan_sql(f, window.resolved_prices, 10, models, bucket=f.bucket)
     columns = ("SELECT count(), sum(length(SpanAttributes)), max(Duration), max(Timestamp), uniqExact(TraceId), "
                "max(SpanName), max(ServiceName), max(StatusCode) FROM otel_2.otel_traces WHERE "
                "Timestamp >= fromUnixTimestamp64Nano({start_ns:Int64}) AND "

@@ -37,7 +37,7 @@ class TraceAnalytics:
         self.filters = filters
         self.app_url = (app_url or "").rstrip("/") or None
         self.top_n = int(top_n)
-        self.scan = WindowScan(store, filters, price_table=price_table, now=now)
+        self.scan = WindowScan(store, filters, price_table=price_table, now=now, top_n=self.top_n)
         self.now = self.scan.now
 
     @property

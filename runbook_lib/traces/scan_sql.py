@@ -1,18 +1,21 @@
 """The SQL that reads the window: filters, each attribute decoded once, and the three scans.
 
-Everything here is ClickHouse SQL against ``otel_2.otel_traces`` that a ClickHouse server, the sandbox
-store and embedded chDB run unchanged (GROUPING SETS, ``grouping()``, ``quantilesExact``, ``sumMap``:
-no chDB-only function). Every value (window, project, models, service, span name, tag, prices,
-limits) is a bound ``{name:Type}`` parameter.
+Everything here is ClickHouse SQL against ``otel_2.otel_traces`` that a ClickHouse server (24.2 or later,
+for ``groupArraySorted``; upstream's compose file runs 24.12), the sandbox store and embedded chDB run
+unchanged (``ARRAY JOIN``, ``-State``/``-MergeIf``, ``quantilesExact``, ``sumMap``, ``groupArraySorted``: no
+chDB-only function). Every value (window, project, models, service, span name, tag, prices, limits) is a
+bound ``{name:Type}`` parameter.
 
 * :func:`span_scan_sql`: one pass over the spans, grouped four ways at once (period x model x
   priced-as, period, model, whole window), holding every span-level figure: counts, status, token and
-  cost parts, distinct traces, exact LLM latency quantiles and attribute-name counts. Needs no prices:
-  cost is priced afterwards from the token sums (``costing.py``).
+  cost parts, exact LLM latency quantiles and attribute-name counts. Needs no prices: cost is priced
+  afterwards from the token sums (``costing.py``).
 * :func:`trace_scan_sql`: one pass grouped by trace, then the traces grouped by model mix, by span
-  count and by rank at once: trace latency quantiles, the spans-per-trace histogram and the slowest
-  and costliest traces. It needs prices (cost decides a ranking), so it runs after the span scan has
-  named the models: two scans in all, because prices are matched to model names in Python.
+  count, by period and overall at once: distinct traces (per period, in the window, older than the
+  free plan's cutoff), trace latency quantiles, the spans-per-trace histogram and the slowest and
+  costliest traces (``groupArraySorted``: no window function, no sort of every trace). It needs prices
+  (cost decides a ranking), so it runs after the span scan has named the models: two scans in all,
+  because prices are matched to model names in Python.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ __all__ = [
     "NO_LLM",
     "QUANTILES",
     "SPAN_SETS",
+    "TOP_LISTS",
+    "TRACE_DETAILS",
     "TRACE_SETS",
     "bucket_sql",
     "decode_floor_sql",
@@ -65,8 +70,9 @@ ATTRIBUTE_COLUMNS: dict[str, str] = {
 
 #: Grouping-set id (``grouping(period_start_utc, model, priced_as)``, 1 = column aggregated out) -> name.
 SPAN_SETS = {0: "detail", 3: "period", 5: "model", 7: "window"}
-#: Grouping-set id (``grouping(models_used, spans_in_trace, slowest_id, costliest_id)``) -> name.
-TRACE_SETS = {7: "models_used", 11: "spans_in_trace", 13: "slowest", 14: "costliest", 15: "all"}
+#: Set id of a trace-scan row -> name (``slowest``/``costliest`` rows are cut from the ``all`` row's
+#: top lists, see :func:`trace_scan_sql`).
+TRACE_SETS = {1: "models_used", 2: "spans_in_trace", 3: "all", 4: "period"}
 
 
 def _attr(key: str) -> str:
@@ -193,8 +199,9 @@ def spans_cte(filters: TraceFilters, prices: Mapping[str, Price] | None = None) 
 
 #: Span-level figures: (name, aggregate per (period, model, priced_as), how the grouping sets combine it).
 #: ``sum``/``min``/``max`` re-aggregate the partial values; ``merge`` combines ``-State`` values exactly,
-#: and only into the sets of :data:`_MERGED_INTO` (a merge copies the partial states: distinct trace ids
-#: and LLM durations would otherwise be copied into every set, read or not).
+#: and only into the sets of :data:`_MERGED_INTO` (a merge copies the partial states: LLM durations would
+#: otherwise be copied into every set, read or not). Distinct traces are counted by the trace scan, which
+#: groups by trace anyway (here they cost a set of trace ids per partial row: ~400 MB at 10M spans).
 _SPAN_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("spans", "count()", "sum"),
     ("llm_spans", "countIf(is_llm)", "sum"),
@@ -227,14 +234,12 @@ _SPAN_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("last_span_utc", "max(Timestamp)", "max"),
     ("max_v", "maxIf(Duration, is_llm)", "max"),
     ("duration_sum", "sumIf(Duration, is_llm)", "sum"),
-    ("traces", "uniqExact(TraceId)", "merge"),
     ("services", "uniqExact(ServiceName)", "merge"),
     ("q", "quantilesExactIf({levels})(Duration, is_llm)", "merge"),
     ("attribute_counts", "sumMap(mapApply((k, v) -> (k, toUInt64(1)), SpanAttributes))", "merge"),
 )
 #: The sets each merged figure is read from (``shaping.py``); in every other set it is left empty.
 _MERGED_INTO: dict[str, tuple[str, ...]] = {
-    "traces": ("period", "window"),
     "services": ("window",),
     "q": ("model", "window"),
     "attribute_counts": ("window",),
@@ -259,15 +264,14 @@ def _set_ids(*names: str) -> str:
     return ", ".join(str(ids[n]) for n in names)
 
 
-def span_scan_sql(filters: TraceFilters, bucket: str, free_cutoff_ns: int) -> tuple[str, dict[str, Any]]:
+def span_scan_sql(filters: TraceFilters, bucket: str) -> tuple[str, dict[str, Any]]:
     """One pass over the spans: every span-level figure per (period, model, priced_as), combined
     into the sets (period, model, priced_as), (period), (model) and () over those few rows: each
     row is repeated once per set (``ARRAY JOIN``) and grouped by the set's columns, so an exact
-    ``-State`` (distinct counts, quantiles, attribute counts) is merged only into the sets that
+    ``-State`` (distinct services, quantiles, attribute counts) is merged only into the sets that
     read it. ``grouping_set`` names each row's set (see :data:`SPAN_SETS`; a column a set does not
     group by holds its type's default); LLM latency is in ms."""
     cte, params = spans_cte(filters)
-    params["free_cutoff_ns"] = int(free_cutoff_ns)
     levels = ", ".join(repr(q) for q in QUANTILES)
     inner, outer = [], []
     for name, expr, how in _SPAN_FIGURES:
@@ -281,9 +285,6 @@ def span_scan_sql(filters: TraceFilters, bucket: str, free_cutoff_ns: int) -> tu
         else:
             inner.append(f"{expr} AS i_{name}")
             outer.append(f"{how}(i_{name}) AS {name}")
-    # partial rows are split by i_older (span before the free plan's cutoff), so the traces with an older
-    # span are a merge of the trace-id states of those rows: no second set of trace ids
-    outer.append(f"uniqExactMergeIf(i_traces, i_older AND grp IN ({_set_ids('window')})) AS traces_older_3d")
     # the window's LLM models: model is a key of the partial rows, so no distinct-count state is needed
     outer.append(f"uniqExactIf(i_model, i_llm_spans > 0 AND grp IN ({_set_ids('window')})) AS llm_models")
     q_cols = ", ".join(f"q[{i + 1}] / 1e6 AS p{int(round(q * 100))}_ms" for i, q in enumerate(QUANTILES))
@@ -291,7 +292,7 @@ def span_scan_sql(filters: TraceFilters, bucket: str, free_cutoff_ns: int) -> tu
     names = ", ".join(schema.quote_string(v) for v in SPAN_SETS.values())
     figures = ", ".join([n for n, _, _ in _SPAN_FIGURES if n not in ("q", "attribute_counts", "max_v",
                                                                          "first_span_utc", "last_span_utc")]
-                        + ["traces_older_3d", "llm_models"])
+                        + ["llm_models"])
     with_period, with_model = _set_ids("detail", "period"), _set_ids("detail", "model")
     sql = cte + f"""SELECT transform(grp, [{sets}], [{names}], '') AS grouping_set,
     period_start_utc, model, priced_as, {figures},
@@ -304,10 +305,9 @@ FROM (
         {(','+chr(10)+'        ').join(outer)}
     FROM (
         SELECT {bucket_sql(bucket)} AS i_period, model AS i_model, cost_model AS i_priced_as,
-            Timestamp < fromUnixTimestamp64Nano({{free_cutoff_ns:Int64}}) AS i_older,
             {(','+chr(10)+'            ').join(inner)}
         FROM spans
-        GROUP BY i_period, i_model, i_priced_as, i_older
+        GROUP BY i_period, i_model, i_priced_as
     )
     ARRAY JOIN [{sets}] AS grp
     GROUP BY grp, period_start_utc, model, priced_as
@@ -321,10 +321,12 @@ _TRACE_NS = ("(max(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) "
 #: the top bit = a model missing from the list); with more, or no list, a set of names per trace.
 MASK_MODELS = 63
 _UNLISTED_BIT = 63
-#: Per-trace details shown for the slowest and costliest traces.
-_TRACE_DETAILS = ("t_spans", "t_models_used", "start_utc", "duration_ms", "error_spans", "first_span_name",
-                  "service", "tokens", "cost_usd",
-                  "s_stored", "s_computed", "s_unpriced")
+#: Per-trace details kept with each of the slowest and costliest traces (``t_models_used`` is decoded from
+#: ``models_key``; ``start_ns`` becomes ``start_utc``).
+TRACE_DETAILS = ("t_spans", "models_key", "start_ns", "duration_ms", "error_spans", "first_span_name", "service",
+                 "tokens", "cost_usd", "s_stored", "s_computed", "s_unpriced")
+#: The two top lists: name -> the key they rank by (largest first; ties by trace id).
+TOP_LISTS = {"slowest": "trace_ns", "costliest": "cost_usd"}
 
 
 def _models_used(models: Sequence[str] | None, params: dict[str, Any]) -> tuple[str, Callable[[str], str]]:
@@ -350,51 +352,69 @@ def _models_used(models: Sequence[str] | None, params: dict[str, Any]) -> tuple[
 
 
 def trace_scan_sql(filters: TraceFilters, prices: Mapping[str, Price], top_n: int,
-                   models: Sequence[str] | None = None) -> tuple[str, dict[str, Any]]:
-    """One pass grouped by trace, then the traces grouped by model mix, by span count, overall, and
-    one group for each of the ``top_n`` slowest and ``top_n`` costliest traces (ranked with window
-    functions): trace latency (exact quantiles), the spans-per-trace histogram and both top lists.
-    Needs ``prices``: cost decides one ranking. ``models``: the window's LLM model names (from the
-    span scan), so a trace's model mix is a bit mask; a row's ``unlisted_models`` is 1 when a trace
-    used a model missing from that list (then run again without ``models``)."""
+                   models: Sequence[str] | None = None, *, bucket: str | None = None,
+                   free_cutoff_ns: int = 0) -> tuple[str, dict[str, Any]]:
+    """One pass grouped by trace, then the traces grouped by model mix, by span count, by period (a
+    trace counts in every ``bucket`` period a span of it starts in) and overall at once: distinct
+    traces, traces with a span before ``free_cutoff_ns``, trace latency (exact quantiles) and the
+    spans-per-trace histogram; the overall row also holds the ``top_n`` slowest and ``top_n`` costliest
+    traces as arrays (``slowest_id``, ``slowest_<detail>``, ... in rank order, see :data:`TRACE_DETAILS`),
+    kept by ``groupArraySorted``. Needs ``prices``: cost decides one ranking. ``models``: the window's LLM
+    model names (from the span scan), so a trace's model mix is a bit mask; a row's ``unlisted_models`` is
+    1 when a trace used a model missing from that list (then run again without ``models``)."""
     if int(top_n) < 1:
         raise ParameterError("top_n must be at least 1", hint="give top_n >= 1")
     cte, params = spans_cte(filters, prices)
     params["top_n"] = int(top_n)
+    params["free_cutoff_ns"] = int(free_cutoff_ns)
     key, decode = _models_used(models, params)
     unlisted = f"bitTest(models_key, {_UNLISTED_BIT})" if models is not None and len(models) <= MASK_MODELS else "0"
     levels = ", ".join(repr(q) for q in QUANTILES)
     q_cols = ", ".join(f"q[{i + 1}] / 1e6 AS p{int(round(q * 100))}_ms" for i, q in enumerate(QUANTILES))
     sets = ", ".join(map(str, TRACE_SETS))
     names = ", ".join(schema.quote_string(v) for v in TRACE_SETS.values())
-    details = ", ".join(f"any({c}) AS {c}" for c in _TRACE_DETAILS if c != "t_models_used")
-    shown = ", ".join(c for c in _TRACE_DETAILS if c != "t_models_used")
+    ids = {v: k for k, v in TRACE_SETS.items()}
+    zero = "toDateTime(0, 'UTC')"
+    details = ", ".join(TRACE_DETAILS)
+    tops, lists = [], []
+    for name, rank_by in TOP_LISTS.items():
+        # ascending (-rank key, TraceId): the largest first, ties by trace id; details ride along
+        tops.append(f"groupArraySortedIf({{top_n:UInt32}})((-{rank_by}, TraceId, {details}), grp = {ids['all']}) "
+                    f"AS {name}")
+        lists.append(f"arrayMap(t -> t.2, {name}) AS {name}_id")
+        for i, col in enumerate(TRACE_DETAILS):
+            value = decode(f"t.{i + 3}") if col == "models_key" else f"t.{i + 3}"
+            lists.append(f"arrayMap(t -> {value}, {name}) AS {name}_{'t_models_used' if col == 'models_key' else col}")
+    per_trace_sets = ", ".join(f"({ids[n]}, {zero})" for n in ("models_used", "spans_in_trace", "all"))
     sql = cte + f"""SELECT transform(grp, [{sets}], [{names}], '') AS grouping_set,
-    {decode('models_key')} AS models_used, spans_in_trace, slowest_id, costliest_id, traces, {q_cols},
-    max_v / 1e6 AS max_ms, mean_v / 1e6 AS mean_ms, {decode('t_models_key')} AS t_models_used, {shown}, unlisted_models
+    {decode('mix_key')} AS models_used, span_count AS spans_in_trace, period_start_utc, traces, traces_older_3d,
+    {q_cols},
+    max_v / 1e6 AS max_ms, mean_v / 1e6 AS mean_ms, {(','+chr(10)+'    ').join(lists)}, unlisted_models
 FROM (
-    SELECT models_key, spans_in_trace, slowest_id, costliest_id,
-        grouping(models_key, spans_in_trace, slowest_id, costliest_id) AS grp, count() AS traces,
+    SELECT grp, if(grp = {ids['models_used']}, models_key, {_key_default(models)}) AS mix_key,
+        if(grp = {ids['spans_in_trace']}, spans_in_trace, 0) AS span_count, period AS period_start_utc,
+        count() AS traces, countIf(start_ns < {{free_cutoff_ns:Int64}}) AS traces_older_3d,
         quantilesExact({levels})(trace_ns) AS q, max(trace_ns) AS max_v, avg(trace_ns) AS mean_v,
-        any(models_key) AS t_models_key, {details}, max({unlisted}) AS unlisted_models
+        {(','+chr(10)+'        ').join(tops)}, max({unlisted}) AS unlisted_models
     FROM (
-        SELECT *, if(row_number() OVER (ORDER BY trace_ns DESC, TraceId) <= {{top_n:UInt32}}, TraceId, '')
-                AS slowest_id,
-            if(row_number() OVER (ORDER BY cost_usd DESC, TraceId) <= {{top_n:UInt32}}, TraceId, '') AS costliest_id
-        FROM (
-            SELECT TraceId, {_TRACE_NS} AS trace_ns, count() AS spans_in_trace, {key} AS models_key,
-                spans_in_trace AS t_spans,
-                toTimeZone(min(Timestamp), 'UTC') AS start_utc, trace_ns / 1e6 AS duration_ms,
-                countIf(is_error) AS error_spans, argMin(SpanName, Timestamp) AS first_span_name,
-                argMin(ServiceName, Timestamp) AS service, sum(total_tokens) AS tokens, sum(cost) AS cost_usd,
-                countIf(cost_basis = 'stored') AS s_stored, countIf(cost_basis = 'computed') AS s_computed,
-                countIf(cost_basis = 'unpriced') AS s_unpriced
-            FROM spans GROUP BY TraceId
-        )
+        SELECT TraceId, {_TRACE_NS} AS trace_ns, count() AS spans_in_trace, {key} AS models_key,
+            spans_in_trace AS t_spans, arrayDistinct(groupArray({bucket_sql(bucket or filters.bucket)})) AS periods,
+            min(toUnixTimestamp64Nano(Timestamp)) AS start_ns, trace_ns / 1e6 AS duration_ms,
+            countIf(is_error) AS error_spans, argMin(SpanName, Timestamp) AS first_span_name,
+            argMin(ServiceName, Timestamp) AS service, sum(total_tokens) AS tokens, sum(cost) AS cost_usd,
+            countIf(cost_basis = 'stored') AS s_stored, countIf(cost_basis = 'computed') AS s_computed,
+            countIf(cost_basis = 'unpriced') AS s_unpriced
+        FROM spans GROUP BY TraceId
     )
-    GROUP BY GROUPING SETS ((models_key), (spans_in_trace), (slowest_id), (costliest_id), ())
+    ARRAY JOIN arrayConcat([{per_trace_sets}], arrayMap(p -> ({ids['period']}, p), periods)) AS set_and_period
+    GROUP BY set_and_period.1 AS grp, set_and_period.2 AS period, mix_key, span_count
 )"""
     return sql, params
+
+
+def _key_default(models: Sequence[str] | None) -> str:
+    """The model-mix key of a row outside the ``models_used`` set: 0 for a bit mask, '' for names."""
+    return "0" if models is not None and len(models) <= MASK_MODELS else "''"
 
 
 def decode_floor_sql(filters: TraceFilters) -> tuple[str, dict[str, Any]]:

@@ -74,17 +74,21 @@ def _window_row(scan: WindowScan, bucket: str | None = None) -> pd.Series | None
     return rows.iloc[0]
 
 
-def _coverage_values(scan: WindowScan) -> dict[str, Any]:
+def _coverage_values(scan: WindowScan, top_n: int | None = None) -> dict[str, Any]:
+    """The window's span figures (span scan) with its distinct traces and the traces with a span older
+    than the free plan's cutoff (trace scan, which groups by trace anyway)."""
     row = _window_row(scan)
     cols = ("spans", "traces", "llm_spans", "llm_errors", "first_span_utc", "last_span_utc", "services",
             "llm_models", "traces_older_3d")
     if row is None:
         return {c: (pd.NaT if c.endswith("_utc") else 0) for c in cols}
-    return {c: row[c] for c in cols}
+    whole = scan.trace_rows("all", top_n)
+    traces = {c: (whole.loc[0, c] if len(whole) else 0) for c in ("traces", "traces_older_3d")}
+    return {c: traces[c] if c in traces else row[c] for c in cols}
 
 
-def coverage(scan: WindowScan, **_: Any) -> Shaped:
-    values = _coverage_values(scan)
+def coverage(scan: WindowScan, *, top_n: int | None = None, **_: Any) -> Shaped:
+    values = _coverage_values(scan, top_n)
     values.pop("traces_older_3d")
     return pd.DataFrame([{"window": scan.filters.describe(), **values}]), []
 
@@ -119,9 +123,11 @@ def _rate(num: pd.Series, den: pd.Series) -> pd.Series:
     return (num.astype("float64") / den.where(den > 0)).astype("float64")
 
 
-def volume(scan: WindowScan, *, bucket: str | None = None, **_: Any) -> Shaped:
+def volume(scan: WindowScan, *, bucket: str | None = None, top_n: int | None = None, **_: Any) -> Shaped:
     bucket = bucket or scan.filters.bucket
     rows = scan.rows("period", bucket).sort_values("period_start_utc")
+    traces = scan.trace_rows("period", top_n, bucket)[["period_start_utc", "traces"]]
+    rows = rows.merge(traces, on="period_start_utc", how="left")  # every period with a span has its trace
     cols = ["traces", "spans", "llm_spans", "llm_errors"]
     df = _fill_periods(scan, rows[["period_start_utc", *cols]].reset_index(drop=True), bucket, cols)
     df["llm_error_rate"] = _rate(df["llm_errors"], df["llm_spans"])
@@ -251,9 +257,9 @@ def prices(scan: WindowScan, **_: Any) -> Shaped:
     return pd.DataFrame(rows, columns=["model", "price_key", "input_usd_per_1m", "output_usd_per_1m", "source"]), []
 
 
-def dashboard_figures(scan: WindowScan) -> pd.DataFrame:
+def dashboard_figures(scan: WindowScan, top_n: int | None = None) -> pd.DataFrame:
     """One row: the figures by AgentOps's rules (``d_*``) and ours (``o_*``) over the same spans."""
-    cov = _coverage_values(scan)
+    cov = _coverage_values(scan, top_n)
     u = scan.rows("detail")
 
     def total(col: str) -> Any:
@@ -274,8 +280,8 @@ def dashboard_figures(scan: WindowScan) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
-def reconciliation(scan: WindowScan, **_: Any) -> Shaped:
-    row = dashboard_figures(scan).iloc[0]
+def reconciliation(scan: WindowScan, *, top_n: int | None = None, **_: Any) -> Shaped:
+    row = dashboard_figures(scan, top_n).iloc[0]
     new_only = int(row["new_names_only_spans"])
     unpriced_spans = int(row["unpriced_spans"])
     same = "same rule"
@@ -315,10 +321,10 @@ def _first(df: pd.DataFrame, col: str) -> float:
 
 
 def headline(scan: WindowScan, *, top_n: int = 10, **_: Any) -> Shaped:
-    cov = _coverage_values(scan)
+    cov = _coverage_values(scan, top_n)
     llm = llm_latency(scan)[0]
     trc = trace_latency(scan, top_n=top_n)[0]
-    fig = dashboard_figures(scan).iloc[0]
+    fig = dashboard_figures(scan, top_n).iloc[0]
     llm_all = llm[llm["model"] == ALL_MODELS]
     trc_all = trc[trc["models_used"] == ALL_TRACES]
     llm_spans = int(cov["llm_spans"])
@@ -337,8 +343,7 @@ def headline(scan: WindowScan, *, top_n: int = 10, **_: Any) -> Shaped:
 # --------------------------------------------------------------------------- trace scan tables
 
 def _trace_rows(scan: WindowScan, grouping_set: str, top_n: int) -> pd.DataFrame:
-    df = scan.traces(top_n)
-    return df[df["grouping_set"] == grouping_set].reset_index(drop=True)
+    return scan.trace_rows(grouping_set, top_n)
 
 
 def trace_latency(scan: WindowScan, *, top_n: int = 10, **_: Any) -> Shaped:
@@ -366,7 +371,6 @@ def trace_url(app_url: str | None, trace_id: str) -> str | None:
 
 def _ranked(scan: WindowScan, ranking: str, rank_col: str, top_n: int, app_url: str | None) -> Shaped:
     rows = _trace_rows(scan, ranking, top_n)
-    rows = rows[rows[f"{ranking}_id"] != ""]
     df = pd.DataFrame({
         "trace_id": rows[f"{ranking}_id"], "start_utc": rows["start_utc"], "duration_ms": rows["duration_ms"],
         "spans": rows["t_spans"], "error_spans": rows["error_spans"], "first_span_name": rows["first_span_name"],

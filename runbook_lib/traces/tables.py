@@ -6,9 +6,9 @@ from the window's scans (``shape``), which scan it reads, the notebook section t
 plot, and the file name it is exported as. The notebook, :meth:`TraceAnalytics.all_tables`, the
 exports, the benchmark and the tests iterate :data:`TABLES`; no other module lists table names.
 
-Every table reads one of the two scans (:mod:`scan_sql`): the span scan (one pass: every span-level
-figure) or the trace scan (one pass grouped by trace: trace latency, span counts and both top-N lists,
-which need prices and so run after the span scan has named the models).
+Every table reads the two scans (:mod:`scan_sql`): the span scan (one pass: every span-level figure)
+and/or the trace scan (one pass grouped by trace: distinct traces, trace latency, span counts and both
+top-N lists, which need prices and so run after the span scan has named the models).
 """
 
 from __future__ import annotations
@@ -127,6 +127,7 @@ class TableRegistry:
 TABLES = TableRegistry()
 _PCT = {"p50_ms": "ms", "p90_ms": "ms", "p95_ms": "ms", "p99_ms": "ms", "max_ms": "ms", "mean_ms": "ms"}
 _SPAN, _TRACE = "span scan", "trace scan"
+_BOTH = f"{_SPAN} + {_TRACE}"
 
 TABLES.register(TableSpec(
     "coverage", "Data coverage",
@@ -134,7 +135,7 @@ TABLES.register(TableSpec(
     "LLM spans = spans with gen_ai.request.model or gen_ai.response.model.",
     {"window": "text", "spans": "count", "traces": "count", "llm_spans": "count", "llm_errors": "count",
      "first_span_utc": "time", "last_span_utc": "time", "services": "count", "llm_models": "count"},
-    shaping.coverage, _SPAN, "coverage"))
+    shaping.coverage, _BOTH, "coverage"))
 TABLES.register(TableSpec(
     "attributes", "Span attribute names present",
     "Each SpanAttributes key with the number of spans in the window carrying it, and whether the AgentOps "
@@ -148,14 +149,14 @@ TABLES.register(TableSpec(
     {"traces": "count", "spans": "count", "llm_spans": "count", "llm_error_rate": "ratio", "llm_p50_ms": "ms",
      "llm_p95_ms": "ms", "trace_p50_ms": "ms", "trace_p95_ms": "ms", "total_tokens": "count", "cost_usd": "usd",
      "unpriced_spans": "count"},
-    shaping.headline, f"{_SPAN} + {_TRACE}", "headline"))
+    shaping.headline, _BOTH, "headline"))
 TABLES.register(TableSpec(
     "volume", "Volume over time",
     "Per UTC period: traces = distinct TraceId with at least one span starting in the period (a trace "
     "crossing a period boundary counts in both); spans and LLM spans by their start.",
     {"period_start_utc": "time", "traces": "count", "spans": "count", "llm_spans": "count",
      "llm_errors": "count", "llm_error_rate": "ratio"},
-    shaping.volume, _SPAN, "errors"))
+    shaping.volume, _BOTH, "errors"))
 TABLES.register(TableSpec(
     "status", "Span status by model (AgentOps rule)",
     "upper(StatusCode): 'OK' = success, 'ERROR' = fail, anything else (Unset, empty) = indeterminate. "
@@ -255,4 +256,4 @@ TABLES.register(TableSpec(
     "in for it.",
     {"figure": "text", "dashboard_rule": "number", "ours": "number", "difference": "number",
      "why_they_differ": "text"},
-    shaping.reconciliation, _SPAN, "dashboard"))
+    shaping.reconciliation, _BOTH, "dashboard"))
