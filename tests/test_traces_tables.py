@@ -10,7 +10,7 @@ import pytest
 
 from runbook_lib import display
 from runbook_lib.checks import Status
-from runbook_lib.errors import ParameterError
+from runbook_lib.errors import ParameterError, TraceStoreError
 from runbook_lib.traces import scan_sql
 from runbook_lib.traces.analytics import TraceAnalytics, TraceFilters
 from runbook_lib.traces.costing import price_usage
@@ -225,3 +225,10 @@ def test_runbook_from_parameters_coerces_and_bad_inputs_become_checks(parquet_du
     missing = TraceAnalyticsRunbook(dump_path=str(tmp_path / "none.parquet"))
     missing.run("store")
     assert {c.id: c.status for c in missing.checks}["traces.store.reachable"] == Status.FAIL
+
+
+def test_a_server_without_a_function_the_scans_use_is_told_the_version_they_need(make_store):
+    store = make_store(HAND_MADE)
+    with pytest.raises(TraceStoreError) as caught:
+        store.query_df("SELECT groupArraySortedButMissing(2)(number) FROM numbers(3)")
+    assert "ClickHouse 24.2 or newer" in caught.value.hint and "groupArraySorted" in caught.value.hint
