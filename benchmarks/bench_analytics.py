@@ -13,7 +13,8 @@ is shared):
 3. ``full scan``: one plain query reading every column the scans read (the cost of reading the dump),
    and ``decode``: one query reading the window once with every attribute decoded and every derived
    column computed, summed without grouping (the part of each scan that grouping cannot remove: each
-   scan pays it once);
+   scan pays it once, so the registry's queries times this read is its decoding floor, printed beside
+   the target);
 4. ``duckdb``: DuckDB computing the per-model LLM latency table (same exact-percentile rule) over the
    same dump, beside ``chdb latency``: the span scan alone on chDB (which computes that table and
    every other span-level figure). DuckDB's table is checked against ours, value for value.
@@ -265,6 +266,10 @@ def bench_size(spans: int, traces: int, repeat: int) -> dict[str, Any]:
               f"{reg[kind] / floor['full_scan'][kind]:.2f}x; all tables / one decoding read "
               f"{reg[kind] / floor['decode'][kind]:.2f}x; all tables / DuckDB latency table "
               f"{reg[kind] / duck[kind]:.2f}x; chDB span scan / DuckDB latency table {lat[kind] / duck[kind]:.2f}x")
+    decode = floor["decode"]
+    print(f"  decoding floor: each of the {reg['queries']} scans decodes the attributes once, so decoding alone takes "
+          f"{reg['queries']} x one decoding read = {reg['queries'] * decode['wall']:.3f} s "
+          f"(cpu {reg['queries'] * decode['cpu']:.3f} s) of the {target_s:g} s target {load(floor)}")
     same = _same_latency(reg["llm_latency"], duck["llm_latency"])
     print(f"  DuckDB and the registry agree on the latency table (exact percentiles, max, spans): "
           f"{'yes' if same else 'NO'}")
