@@ -24,9 +24,11 @@ test: $(VENV)/.installed-sandbox,test,dev
 	$(BIN)/pytest
 
 # The edit-run loop: ruff and every test not marked slow (servers, stacks, kernels) or upstream; `make test` runs all.
+# Three workers on two cores: a third of the lane's wall time is tests waiting on deadlines and local servers
+# (measured: 65 s in one process, 49 s with -n 2, 45 s with -n 3, 47 s with -n 4).
 test-fast: $(VENV)/.installed-sandbox,test,dev
 	$(BIN)/ruff check runbook_lib tests benchmarks
-	$(BIN)/pytest -m "not slow and not upstream" -q
+	$(BIN)/pytest -m "not slow and not upstream" -q -n 3
 
 # The stand-in and the real AgentOps API side by side (AGENTOPS_SRC=path/to/agentops checkout).
 # Without AGENTOPS_SRC every comparison reports "not run" (and fails under CI=true).
