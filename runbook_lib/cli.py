@@ -172,9 +172,10 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     import subprocess
 
     from .lab import lab_launch
+    from .lab_params import PARAMS_FILE_ENV
 
     launch = lab_launch(args.params_file, root=args.root, port=args.port)
-    named = launch.env.get("RUNBOOK_PARAMS_FILE")
+    named = launch.env.get(PARAMS_FILE_ENV)
     print(f"JupyterLab at {launch.cwd}" + (f"; notebooks read parameters from {named}" if named else ""),
           file=sys.stderr)
     return subprocess.call(launch.argv, cwd=launch.cwd, env={**os.environ, **launch.env})

@@ -11,6 +11,8 @@ import os
 import shlex
 from typing import Any
 
+from .lab_params import PARAMS_FILE_ENV as LAB_PARAMS_FILE_ENV
+
 __all__ = ["PARAMS_FILE", "RUN_PARAMS_FILE_ENV", "current_params_file", "repair_schema_command", "repair_store_command",
            "run_command"]
 
@@ -20,14 +22,12 @@ PARAMS_FILE = "params.yaml"
 #: Set by the runner for its kernels: the ``-f`` file of the headless run, as the operator typed it.
 RUN_PARAMS_FILE_ENV = "RUNBOOK_RUN_PARAMS_FILE"
 
-#: Set by ``runbook lab`` for the Lab server (:data:`runbook_lib.lab_params.PARAMS_FILE_ENV`).
-_LAB_PARAMS_FILE_ENV = "RUNBOOK_PARAMS_FILE"
 
 
 def current_params_file() -> str:
     """The params file of this run: the runner's ``-f`` file, else the one ``runbook lab`` named, else
     :data:`PARAMS_FILE`."""
-    for name in (RUN_PARAMS_FILE_ENV, _LAB_PARAMS_FILE_ENV):
+    for name in (RUN_PARAMS_FILE_ENV, LAB_PARAMS_FILE_ENV):
         value = os.environ.get(name, "").strip()
         if value:
             return value

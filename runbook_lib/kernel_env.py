@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .commands import RUN_PARAMS_FILE_ENV
+from .lab_params import PARAMS_FILE_ENV as LAB_PARAMS_FILE_ENV
 
 __all__ = ["isolated_jupyter_env", "KERNEL_ARGUMENTS"]
 
@@ -43,10 +44,10 @@ def isolated_jupyter_env(params_file: str | Path | None = None) -> Iterator[None
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
-    saved = {k: os.environ.get(k) for k in (*wanted, "RUNBOOK_PARAMS_FILE", RUN_PARAMS_FILE_ENV)}
+    saved = {k: os.environ.get(k) for k in (*wanted, LAB_PARAMS_FILE_ENV, RUN_PARAMS_FILE_ENV)}
     for key, value in wanted.items():
         os.environ.setdefault(key, value)
-    os.environ.pop("RUNBOOK_PARAMS_FILE", None)  # headless kernels take parameters from the runner only
+    os.environ.pop(LAB_PARAMS_FILE_ENV, None)  # headless kernels take parameters from the runner only
     if params_file:
         os.environ[RUN_PARAMS_FILE_ENV] = str(params_file)
     else:
