@@ -132,3 +132,19 @@ def test_a_caller_may_keep_only_the_pid_of_a_spawned_process(tmp_path) -> None:
     assert not is_running(pid)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # reaped
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_a_spawned_process_is_reaped_whenever_it_reads_as_not_running(tmp_path) -> None:
+    """A process that exits while is_running looks at it must not stay a zombie: polling until it reads as
+    not running, then finding it unreaped, was the race behind "subprocess N is still running" at exit."""
+    from runbook_lib.sandbox import processes
+
+    unreaped = []
+    for i in range(12):
+        proc = processes.spawn_module("timeit", ["-n", "1", "-r", "1", "pass"], log_path=tmp_path / f"{i}.log")
+        while processes.is_running(proc.pid):
+            pass
+        if proc.returncode is None:
+            unreaped.append(proc.pid)
+        proc.wait()
+    assert unreaped == []

@@ -167,14 +167,16 @@ def is_running(pid: int | None, *, expect: str | None = None) -> bool:
     """
     if not pid or pid <= 0:
         return False
-    _reap(pid)
     try:
         proc = psutil.Process(pid)
-        if proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
-            return False
-        return expect is None or expect in " ".join(proc.cmdline())
+        alive = proc.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+        if alive:
+            return expect is None or expect in " ".join(proc.cmdline())
     except psutil.Error:  # gone (NoSuchProcess, ZombieProcess) or not ours to inspect (AccessDenied)
-        return False
+        pass
+    # looked at first, reaped after: a process that exits between the two is still collected
+    _reap(pid)
+    return False
 
 
 def _reap(pid: int) -> None:
