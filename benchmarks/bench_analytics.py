@@ -3,7 +3,7 @@ dump, beside the scan floor and DuckDB, all measured in the same run and printed
 
 For each size (default 1,000,000 spans in 100,000 traces, then 10,000,000 in 1,000,000; 7 days,
 seeded; dumps are cached in ``$TMPDIR/runbook-bench-analytics``), each measured in a fresh process
-(peak memory = that whole process's ``ru_maxrss``; wall-clock and CPU time (every thread of the
+(peak memory = that whole process's peak resident set, ``VmHWM``; wall-clock and CPU time (every thread of the
 process) = best of ``--repeat`` runs after one warm-up run; CPU time stays comparable when the machine
 is shared):
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -53,7 +54,11 @@ PERCENTILES = ("p50_ms", "p90_ms", "p95_ms", "p99_ms")
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident memory (``VmHWM``). Not ``ru_maxrss``: Linux carries that over exec from
+    the parent, so a worker spawned after the parent generated a dump reported the parent's peak."""
+    found = re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    assert found, "no VmHWM in /proc/self/status"
+    return int(found.group(1)) / 1024.0
 
 
 def _load() -> float:
