@@ -42,6 +42,10 @@ __all__ = ["free_port", "is_running", "log_tail", "spawn_module", "stop_pid", "w
 _SPAWNED: dict[int, subprocess.Popen[bytes]] = {}
 
 
+#: How long :func:`is_running` waits for a child of ours it saw exiting, so its exit status is collected.
+_EXIT_WAIT_S = 1.0
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free on ``host`` a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -183,7 +187,10 @@ def _reap(pid: int) -> None:
     """Collect the exit status if ``pid`` is our own finished child (so it stops being a zombie)."""
     spawned = _SPAWNED.get(pid)
     if spawned is not None:
-        if spawned.poll() is not None:  # reaps it (a pid reaped elsewhere reads as exit code 0)
+        # it was seen not alive, yet it may still be on its way out (poll() would find nothing to reap yet
+        # and it would stay a zombie): wait for it, briefly (a pid reaped elsewhere reads as exit code 0)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spawned.wait(timeout=_EXIT_WAIT_S)
             _SPAWNED.pop(pid, None)
         return
     with contextlib.suppress(ChildProcessError, OSError):
